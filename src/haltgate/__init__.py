@@ -1,0 +1,84 @@
+"""haltgate: stop automated trading before it does damage.
+
+Circuit breakers on drawdown, daily loss, order rate, error rate, concentration, volatility
+and connectivity; an operator kill switch; a resilient breaker for broker API calls; state
+that survives crashes; a tamper-evident audit log; one kill switch shared by many processes.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from .audit import AuditEntry, AuditVerification
+from .breakers import (
+    BaseCircuitBreaker,
+    CircuitBreakerState,
+    CircuitBreakerType,
+    ConnectionCircuitBreaker,
+    DailyLossCircuitBreaker,
+    DrawdownCircuitBreaker,
+    ErrorRateCircuitBreaker,
+    ManualCircuitBreaker,
+    OrderRateCircuitBreaker,
+    PositionConcentrationCircuitBreaker,
+    VolatilityCircuitBreaker,
+)
+from .calendars import DailyRollCalendar, ExchangeCalendar, TradingCalendar, UTCDailyCalendar
+from .clock import Clock, ManualClock, SystemClock
+from .errors import (
+    AuthorizationError,
+    CircuitOpenError,
+    CircuitOpenException,
+    ConfigError,
+    HaltgateError,
+    InvalidInputError,
+    InvalidTypeError,
+    StoreUnavailableError,
+)
+from .events import BreakerEvent, EventKind
+from .manager import CircuitBreakerManager
+from .store import MemoryStore, Store, open_store
+
+__version__ = "0.1.0"
+
+# A library never configures logging; the NullHandler only keeps Python's last-resort
+# handler from printing haltgate's records when the application configured nothing.
+logging.getLogger("haltgate").addHandler(logging.NullHandler())
+
+__all__ = [
+    "AuditEntry",
+    "AuditVerification",
+    "AuthorizationError",
+    "BaseCircuitBreaker",
+    "BreakerEvent",
+    "CircuitBreakerManager",
+    "CircuitBreakerState",
+    "CircuitBreakerType",
+    "CircuitOpenError",
+    "CircuitOpenException",
+    "Clock",
+    "ConfigError",
+    "ConnectionCircuitBreaker",
+    "DailyLossCircuitBreaker",
+    "DailyRollCalendar",
+    "DrawdownCircuitBreaker",
+    "ErrorRateCircuitBreaker",
+    "EventKind",
+    "ExchangeCalendar",
+    "HaltgateError",
+    "InvalidInputError",
+    "InvalidTypeError",
+    "ManualCircuitBreaker",
+    "ManualClock",
+    "MemoryStore",
+    "OrderRateCircuitBreaker",
+    "PositionConcentrationCircuitBreaker",
+    "Store",
+    "StoreUnavailableError",
+    "SystemClock",
+    "TradingCalendar",
+    "UTCDailyCalendar",
+    "VolatilityCircuitBreaker",
+    "__version__",
+    "open_store",
+]

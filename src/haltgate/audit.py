@@ -1,0 +1,184 @@
+"""The tamper-evident audit log: append-only, hash-chained, optionally HMAC-keyed.
+
+Each entry stores ``seq, time, operator, event, breaker, payload`` (canonical JSON), the
+previous entry's hash and its own hash over all of those. Change, remove or insert any
+entry and :func:`verify_entries` names the first one that no longer fits. With a key (read
+from the environment variable named by ``HALTGATE_AUDIT_KEY_ENV``, ``HALTGATE_AUDIT_KEY``
+by default) the hashes are HMAC-SHA256, so rewriting the whole chain needs the key too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+__all__ = [
+    "GENESIS_HASH",
+    "AuditEntry",
+    "AuditVerification",
+    "audit_key_from_env",
+    "canonical_json",
+    "chain_entry",
+    "verify_entries",
+]
+
+GENESIS_HASH = "0" * 64
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, set | frozenset | tuple):
+        return sorted(value, key=repr) if isinstance(value, set | frozenset) else list(value)
+    return repr(value)
+
+
+def canonical_json(value: Any) -> str:
+    """Deterministic JSON: sorted keys, no spaces, Decimal and datetime as strings."""
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_default
+    )
+
+
+def to_jsonable(value: Any) -> Any:
+    """``value`` with Decimals, datetimes and enums turned into JSON types."""
+    result: Any = json.loads(canonical_json(value))
+    return result
+
+
+def audit_key_from_env() -> bytes | None:
+    """The HMAC key from the environment, or ``None`` (plain SHA-256 chain)."""
+    variable = os.environ.get("HALTGATE_AUDIT_KEY_ENV", "HALTGATE_AUDIT_KEY")
+    raw = os.environ.get(variable)
+    return raw.encode() if raw else None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One entry of the audit log."""
+
+    seq: int
+    time: str
+    operator: str | None
+    event: str
+    breaker: str | None
+    payload: str  # canonical JSON
+    prev_hash: str
+    hash: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly dict (the payload parsed)."""
+        return {
+            "seq": self.seq,
+            "time": self.time,
+            "operator": self.operator,
+            "event": self.event,
+            "breaker": self.breaker,
+            "payload": json.loads(self.payload),
+            "prev_hash": self.prev_hash,
+            "hash": self.hash,
+        }
+
+
+def _digest(
+    seq: int,
+    time: str,
+    operator: str | None,
+    event: str,
+    breaker: str | None,
+    payload: str,
+    prev_hash: str,
+    key: bytes | None,
+) -> str:
+    material = canonical_json([seq, time, operator, event, breaker, payload, prev_hash]).encode()
+    if key:
+        return hmac.new(key, material, hashlib.sha256).hexdigest()
+    return hashlib.sha256(material).hexdigest()
+
+
+def chain_entry(
+    previous: AuditEntry | None,
+    *,
+    time: datetime | str,
+    operator: str | None,
+    event: str,
+    breaker: str | None,
+    payload: Mapping[str, Any] | None,
+    key: bytes | None,
+) -> AuditEntry:
+    """The entry that follows ``previous`` (``None`` for the first one)."""
+    seq = 1 if previous is None else previous.seq + 1
+    prev_hash = GENESIS_HASH if previous is None else previous.hash
+    stamp = time.isoformat() if isinstance(time, datetime) else time
+    body = canonical_json(dict(payload or {}))
+    digest = _digest(seq, stamp, operator, event, breaker, body, prev_hash, key)
+    return AuditEntry(seq, stamp, operator, event, breaker, body, prev_hash, digest)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditVerification:
+    """The result of :func:`verify_entries`."""
+
+    ok: bool
+    checked: int
+    first_bad_seq: int | None = None
+    problem: str | None = None
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+
+def verify_entries(entries: Iterable[AuditEntry], key: bytes | None) -> AuditVerification:
+    """Walk the chain; name the first entry that was altered, removed or inserted."""
+    expected_seq = 1
+    prev_hash = GENESIS_HASH
+    checked = 0
+    for entry in entries:
+        if entry.seq != expected_seq:
+            kind = "removed" if entry.seq > expected_seq else "inserted or reordered"
+            return AuditVerification(
+                False,
+                checked,
+                expected_seq,
+                f"entry {expected_seq} missing: found seq {entry.seq} (entries {kind})",
+            )
+        if entry.prev_hash != prev_hash:
+            return AuditVerification(
+                False,
+                checked,
+                entry.seq,
+                f"entry {entry.seq} does not follow entry {entry.seq - 1} "
+                "(an entry before it was removed, inserted or altered)",
+            )
+        digest = _digest(
+            entry.seq,
+            entry.time,
+            entry.operator,
+            entry.event,
+            entry.breaker,
+            entry.payload,
+            entry.prev_hash,
+            key,
+        )
+        if not hmac.compare_digest(digest, entry.hash):
+            return AuditVerification(
+                False, checked, entry.seq, f"entry {entry.seq} was altered (hash mismatch)"
+            )
+        prev_hash = entry.hash
+        expected_seq += 1
+        checked += 1
+    return AuditVerification(True, checked)

@@ -1,0 +1,82 @@
+"""Position-concentration breaker: refuses orders that over-concentrate one symbol."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from ..clock import Clock
+from ..errors import InvalidInputError
+from ..values import Number, to_decimal, to_fraction, to_text
+from .base import BaseCircuitBreaker
+from .state import BLOCKING_STATES, CircuitBreakerType
+
+__all__ = ["PositionConcentrationCircuitBreaker"]
+
+_ZERO = Decimal(0)
+
+
+class PositionConcentrationCircuitBreaker(BaseCircuitBreaker):
+    """Refuses an order that would leave one symbol above ``max_position_pct`` of the
+    portfolio (a fraction in (0, 1]). It does not latch: each order is judged alone.
+
+    An order that shrinks the position is always allowed, even when the position stays
+    above the limit: refusing it would keep the portfolio more concentrated.
+    """
+
+    _pure_state_read = True
+
+    def __init__(
+        self, max_position_pct: Number, *, name: str | None = None, clock: Clock | None = None
+    ) -> None:
+        limit = to_fraction(max_position_pct, "max_position_pct")
+        super().__init__(CircuitBreakerType.POSITION_CONCENTRATION, name=name, clock=clock)
+        self.max_position_pct = limit
+
+    def concentration(
+        self, proposed_value: Number, portfolio_value: Number, current_position_value: Number = 0
+    ) -> Decimal:
+        """The fraction of the portfolio the position would be after the order."""
+        proposed = to_decimal(proposed_value, "proposed_value")
+        portfolio = to_decimal(portfolio_value, "portfolio_value")
+        current = to_decimal(current_position_value, "current_position_value")
+        if portfolio <= _ZERO:
+            raise InvalidInputError("portfolio_value", portfolio_value, "must be greater than 0")
+        return abs(current + proposed) / portfolio
+
+    def check_order(
+        self,
+        symbol: str,
+        proposed_value: Number,
+        portfolio_value: Number,
+        current_position_value: Number = 0,
+    ) -> bool:
+        """True if the order may go; False (with an ``order_refused`` event) if it would
+        push ``symbol`` above the limit, or when the breaker is halted."""
+        symbol = to_text(symbol, "symbol")
+        after = self.concentration(proposed_value, portfolio_value, current_position_value)
+        current = to_decimal(current_position_value, "current_position_value")
+        before = abs(current) / to_decimal(portfolio_value, "portfolio_value")
+        if self.is_tripped:
+            self._refused(
+                f"Order for {symbol} refused: breaker {self.name} is {self._state.value}",
+                {"symbol": symbol},
+            )
+            return False
+        if after > self.max_position_pct and after > before:
+            self._refused(
+                f"Position in {symbol} would be {after:.2%} of the portfolio "
+                f"(max {self.max_position_pct:.2%})",
+                {
+                    "symbol": symbol,
+                    "threshold": self.max_position_pct,
+                    "observed": after,
+                    "proposed_value": to_decimal(proposed_value, "proposed_value"),
+                    "portfolio_value": to_decimal(portfolio_value, "portfolio_value"),
+                },
+            )
+            return False
+        return True
+
+    def can_trade(self) -> bool:
+        """True unless halted (concentration is judged per order by :meth:`check_order`)."""
+        return self._state not in BLOCKING_STATES

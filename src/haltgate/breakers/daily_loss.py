@@ -1,0 +1,188 @@
+"""Daily-loss breaker: trips when today's loss exceeds a limit; clears at the next session."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from ..calendars import TradingCalendar, UTCDailyCalendar, calendar_from_spec
+from ..clock import Clock
+from ..errors import InvalidInputError
+from ..events import BreakerEvent
+from ..values import Number, to_decimal, to_fraction, to_positive
+from .base import BaseCircuitBreaker
+from .state import BLOCKING_STATES, CircuitBreakerState, CircuitBreakerType
+
+__all__ = ["DailyLossCircuitBreaker"]
+
+_ZERO = Decimal(0)
+
+
+class DailyLossCircuitBreaker(BaseCircuitBreaker):
+    """Trips when ``start_of_day_value - current`` is **greater than** the limit.
+
+    Give exactly one of ``max_daily_loss`` (an amount) or ``max_daily_loss_pct`` (a
+    fraction of the start-of-day value in (0, 1]). Sessions come from ``calendar``
+    (default :class:`~haltgate.UTCDailyCalendar`). The baseline is the ``start_of_day_value``
+    given for the session, else the first value observed in it. At a new session the
+    baseline resets and a trip clears by itself; a manual halt stays.
+    """
+
+    _pure_state_read = True
+
+    def __init__(
+        self,
+        max_daily_loss: Number | None = None,
+        *,
+        max_daily_loss_pct: Number | None = None,
+        calendar: TradingCalendar | str | None = None,
+        name: str | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        if (max_daily_loss is None) == (max_daily_loss_pct is None):
+            raise InvalidInputError(
+                "max_daily_loss",
+                max_daily_loss,
+                "give exactly one of max_daily_loss or max_daily_loss_pct",
+            )
+        amount = None if max_daily_loss is None else to_positive(max_daily_loss, "max_daily_loss")
+        pct = (
+            None
+            if max_daily_loss_pct is None
+            else to_fraction(max_daily_loss_pct, "max_daily_loss_pct")
+        )
+        cal = UTCDailyCalendar() if calendar is None else calendar_from_spec(calendar)
+        super().__init__(CircuitBreakerType.DAILY_LOSS, name=name, clock=clock)
+        self.max_daily_loss = amount
+        self.max_daily_loss_pct = pct
+        self.calendar = cal
+        self._session: datetime | None = None
+        self._baseline: Decimal | None = None
+        self._current: Decimal | None = None
+
+    def can_trade(
+        self,
+        current_portfolio_value: Number | None = None,
+        start_of_day_value: Number | None = None,
+    ) -> bool:
+        """Observe today's values (both optional); True unless tripped or halted."""
+        current = (
+            None
+            if current_portfolio_value is None
+            else to_decimal(current_portfolio_value, "current_portfolio_value")
+        )
+        baseline = (
+            None
+            if start_of_day_value is None
+            else to_decimal(start_of_day_value, "start_of_day_value")
+        )
+        events: list[BreakerEvent] = []
+        with self._lock:
+            self._refresh_locked(events)
+            changed = False
+            if baseline is not None and baseline != self._baseline:
+                self._baseline = baseline
+                changed = True
+            if current is not None:
+                self._current = current
+                if self._baseline is None:
+                    self._baseline = current
+                    changed = True
+                self._check_locked(events)
+            if changed and not events:
+                self._persist_soft()
+            ok = self._state not in BLOCKING_STATES
+        self._publish(events)
+        return ok
+
+    def update(self, value: Number) -> bool:
+        """Observe a portfolio value (same as ``can_trade(current_portfolio_value=value)``)."""
+        return self.can_trade(current_portfolio_value=value)
+
+    def limit(self) -> Decimal | None:
+        """Today's loss limit as an amount (``None`` for a percentage limit with no baseline)."""
+        if self.max_daily_loss is not None:
+            return self.max_daily_loss
+        if self._baseline is None or self.max_daily_loss_pct is None:
+            return None
+        return self.max_daily_loss_pct * self._baseline
+
+    def _check_locked(self, events: list[BreakerEvent]) -> None:
+        if self._baseline is None or self._current is None:
+            return
+        loss = self._baseline - self._current
+        limit = self.limit()
+        if limit is None or loss <= limit or self._state is not CircuitBreakerState.NORMAL:
+            return
+        what = (
+            f"{self.max_daily_loss_pct:.2%} of {self._baseline}"
+            if self.max_daily_loss_pct is not None
+            else f"{limit}"
+        )
+        self._trip_locked(
+            f"Daily loss {loss} exceeds max {what} (start of day {self._baseline}, "
+            f"current {self._current})",
+            {
+                "threshold": limit,
+                "threshold_pct": self.max_daily_loss_pct,
+                "observed": loss,
+                "start_of_day_value": self._baseline,
+                "current": self._current,
+                "session_start": self._session,
+            },
+            events,
+        )
+
+    def _refresh_locked(self, events: list[BreakerEvent]) -> None:
+        start = self.calendar.session_start(self._clock.now())
+        if start == self._session:
+            return
+        first = self._session is None
+        self._session = start
+        self._baseline = None
+        self._current = None
+        if not first:
+            self._clear_locked(
+                "new trading session", {"cause": "new_session", "session_start": start}, events
+            )
+
+    def _refresh(self) -> None:
+        # Sessions roll by wall time whatever the state, so always re-check (cheaply).
+        events: list[BreakerEvent] = []
+        with self._lock:
+            self._refresh_locked(events)
+        if events:
+            self._publish(events)
+
+    def get_current_daily_loss(self) -> Decimal:
+        """Loss since the start of the session (positive = losing; 0 before any value)."""
+        self._refresh()
+        if self._baseline is None or self._current is None:
+            return _ZERO
+        return self._baseline - self._current
+
+    def get_start_of_day_value(self) -> Decimal | None:
+        """This session's baseline, or ``None`` before any value."""
+        self._refresh()
+        return self._baseline
+
+    def _on_reset(self) -> None:
+        if self._current is not None:
+            self._baseline = self._current
+
+    def _export_data(self) -> dict[str, Any]:
+        return {
+            "session": None if self._session is None else self._session.isoformat(),
+            "baseline": None if self._baseline is None else str(self._baseline),
+            "current": None if self._current is None else str(self._current),
+        }
+
+    def _import_data(self, data: Mapping[str, Any]) -> None:
+        session = data.get("session")
+        self._session = None if session is None else datetime.fromisoformat(session)
+        baseline = data.get("baseline")
+        self._baseline = None if baseline is None else Decimal(baseline)
+        current = data.get("current")
+        self._current = None if current is None else Decimal(current)

@@ -1,0 +1,109 @@
+"""Drawdown breaker: latches when the portfolio falls too far below its recent peak."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from ..clock import Clock
+from ..events import BreakerEvent
+from ..values import Number, to_decimal, to_fraction, to_positive
+from ..windows import RollingMax
+from .base import BaseCircuitBreaker
+from .state import BLOCKING_STATES, CircuitBreakerState, CircuitBreakerType
+
+__all__ = ["DrawdownCircuitBreaker"]
+
+_ZERO = Decimal(0)
+_DAY = 86400.0
+
+
+class DrawdownCircuitBreaker(BaseCircuitBreaker):
+    """Trips when ``(peak - value) / peak`` is **greater than** ``max_drawdown_pct``.
+
+    The peak is the highest value observed within the last ``lookback_days`` (wall time),
+    kept as per-minute maxima so memory stays bounded. Latched: only :meth:`reset` clears
+    it, and a reset restarts the peak window at the latest value (a fresh allowance).
+    """
+
+    _pure_state_read = True
+
+    def __init__(
+        self,
+        max_drawdown_pct: Number,
+        lookback_days: Number = 30,
+        *,
+        name: str | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        limit = to_fraction(max_drawdown_pct, "max_drawdown_pct")
+        days = to_positive(lookback_days, "lookback_days")
+        super().__init__(CircuitBreakerType.DRAWDOWN, name=name, clock=clock)
+        self.max_drawdown_pct = limit
+        self.lookback_days = days
+        self._window = RollingMax(float(days) * _DAY)
+        self._current: Decimal | None = None
+        self._drawdown = _ZERO
+
+    def can_trade(self, current_portfolio_value: Number | None = None) -> bool:
+        """Observe ``current_portfolio_value`` (if given); True unless tripped or halted."""
+        if current_portfolio_value is not None:
+            self.update(current_portfolio_value)
+        return self._state not in BLOCKING_STATES
+
+    def update(self, value: Number) -> Decimal:
+        """Observe a portfolio value; returns the current drawdown as a fraction."""
+        observed = to_decimal(value, "current_portfolio_value")
+        events: list[BreakerEvent] = []
+        with self._lock:
+            now = self._clock.now().timestamp()
+            before = self._window.peak(now)
+            peak = self._window.add(now, observed)
+            self._current = observed
+            drawdown = (peak - observed) / peak if peak > _ZERO else _ZERO
+            self._drawdown = drawdown
+            if drawdown > self.max_drawdown_pct and self._state is CircuitBreakerState.NORMAL:
+                self._trip_locked(
+                    f"Drawdown {drawdown:.4%} exceeds max {self.max_drawdown_pct:.2%} "
+                    f"(peak {peak}, current {observed})",
+                    {
+                        "threshold": self.max_drawdown_pct,
+                        "observed": drawdown,
+                        "peak": peak,
+                        "current": observed,
+                        "lookback_days": self.lookback_days,
+                    },
+                    events,
+                )
+            elif peak != before:
+                self._persist_soft()
+        self._publish(events)
+        return drawdown
+
+    def get_current_drawdown(self) -> Decimal:
+        """The drawdown at the latest observation, as a fraction (0 before any)."""
+        return self._drawdown
+
+    def get_peak(self) -> Decimal | None:
+        """The highest value within the look-back, or ``None`` before any observation."""
+        with self._lock:
+            return self._window.peak(self._clock.now().timestamp())
+
+    def _on_reset(self) -> None:
+        if self._current is not None:
+            self._window.restart(self._clock.now().timestamp(), self._current)
+        self._drawdown = _ZERO
+
+    def _export_data(self) -> dict[str, Any]:
+        return {
+            "window": self._window.export(),
+            "current": None if self._current is None else str(self._current),
+            "drawdown": str(self._drawdown),
+        }
+
+    def _import_data(self, data: Mapping[str, Any]) -> None:
+        self._window.load(data.get("window", []))
+        current = data.get("current")
+        self._current = None if current is None else Decimal(current)
+        self._drawdown = Decimal(data.get("drawdown", "0"))

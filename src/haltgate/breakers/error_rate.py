@@ -1,0 +1,136 @@
+"""Error-rate breaker: trips when too many errors fall in a sliding window."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, cast
+
+from ..clock import Clock
+from ..errors import InvalidTypeError
+from ..events import BreakerEvent
+from ..values import Number, to_count, to_seconds, to_text
+from ..windows import SlidingWindowCounter
+from .base import BaseCircuitBreaker
+from .state import CircuitBreakerState, CircuitBreakerType
+
+__all__ = ["ErrorFilter", "ErrorRateCircuitBreaker", "make_error_filter"]
+
+ErrorFilter = Callable[[Any], bool]
+
+
+def make_error_filter(
+    spec: type[BaseException] | tuple[type[BaseException], ...] | Callable[[Any], bool] | None,
+    name: str,
+) -> ErrorFilter | None:
+    """Turn exception types or a predicate into one predicate (True = matches)."""
+    if spec is None:
+        return None
+    if isinstance(spec, type) and issubclass(spec, BaseException):
+        types: tuple[type[BaseException], ...] = (spec,)
+    elif isinstance(spec, tuple | list | frozenset | set) and spec:
+        if not all(isinstance(t, type) and issubclass(t, BaseException) for t in spec):
+            raise InvalidTypeError(name, spec, "must be exception types or a predicate")
+        types = tuple(spec)
+    elif callable(spec):
+        predicate = cast(Callable[[Any], bool], spec)
+        return lambda error: bool(predicate(error))
+    else:
+        raise InvalidTypeError(name, spec, "must be exception types or a predicate")
+    return lambda error: isinstance(error, types)
+
+
+class ErrorRateCircuitBreaker(BaseCircuitBreaker):
+    """Trips when the errors within ``window_seconds`` are **more than** ``max_errors``.
+
+    ``ignore`` (exception types or a predicate) skips expected errors such as insufficient
+    funds. Clears by itself when the count is back within the limit (and
+    ``cooldown_seconds`` after the trip have passed). A manual :meth:`reset` also forgets
+    the errors in the window: the operator has acknowledged them.
+    """
+
+    _pure_state_read = True
+
+    def __init__(
+        self,
+        max_errors: int,
+        window_seconds: Number = 300,
+        *,
+        ignore: type[BaseException]
+        | tuple[type[BaseException], ...]
+        | Callable[[Any], bool]
+        | None = None,
+        cooldown_seconds: Number = 0,
+        name: str | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        limit = to_count(max_errors, "max_errors")
+        window = to_seconds(window_seconds, "window_seconds")
+        cooldown = to_seconds(cooldown_seconds, "cooldown_seconds", allow_zero=True)
+        ignored = make_error_filter(ignore, "ignore")
+        super().__init__(CircuitBreakerType.ERROR_RATE, name=name, clock=clock)
+        self.max_errors = limit
+        self.window_seconds = window
+        self.cooldown_seconds = cooldown
+        self._ignore = ignored
+        self._window = SlidingWindowCounter(window, compact_above=limit)
+
+    def record_error(self, error: Any = None, *, category: str | None = None) -> bool:
+        """Record an error (an exception, a message or None); returns whether it counted."""
+        if category is not None:
+            category = to_text(category, "category")
+        if error is not None and self._ignore is not None and self._ignore(error):
+            return False
+        if category is None:
+            category = type(error).__name__ if isinstance(error, BaseException) else "error"
+        events: list[BreakerEvent] = []
+        with self._lock:
+            now = self._clock.monotonic()
+            count = self._window.add(now, 1, category)
+            if count > self.max_errors and self._state is CircuitBreakerState.NORMAL:
+                self._trip_locked(
+                    f"Error rate exceeded: {count} errors in the last {self.window_seconds:g}s "
+                    f"(max {self.max_errors})",
+                    {
+                        "threshold": self.max_errors,
+                        "observed": count,
+                        "window_seconds": self.window_seconds,
+                        "by_category": self._window.tags(now),
+                        "last_error": None if error is None else repr(error)[:500],
+                    },
+                    events,
+                )
+            else:
+                self._refresh_locked(events)
+        if events:
+            self._publish(events)
+        return True
+
+    def get_error_count(self) -> int:
+        """Errors within the window now."""
+        with self._lock:
+            return self._window.count(self._clock.monotonic())
+
+    def get_error_categories(self) -> dict[str, int]:
+        """Errors within the window per category (exception type name by default)."""
+        with self._lock:
+            return self._window.tags(self._clock.monotonic())
+
+    def _refresh_locked(self, events: list[BreakerEvent]) -> None:
+        if self._state is not CircuitBreakerState.TRIPPED:
+            return
+        now = self._clock.monotonic()
+        if now - self._tripped_mono < self.cooldown_seconds:
+            return
+        count = self._window.count(now)
+        if count <= self.max_errors:
+            self._clear_locked(
+                "errors back within the limit",
+                {"cause": "errors_aged_out", "observed": count},
+                events,
+            )
+
+    def _on_reset(self) -> None:
+        self._window.clear()
+
+    def _restore_hold_seconds(self) -> float:
+        return max(self.window_seconds, self.cooldown_seconds)

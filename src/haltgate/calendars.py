@@ -1,0 +1,183 @@
+"""Trading-session calendars: when a trading day starts.
+
+A calendar maps a moment to the start of the session it belongs to. The daily-loss breaker
+keeps one baseline per session and clears its trip when a new session starts.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, time, timedelta
+from typing import Any, Protocol, runtime_checkable
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .errors import ConfigError, InvalidInputError, InvalidTypeError
+
+__all__ = [
+    "DailyRollCalendar",
+    "ExchangeCalendar",
+    "TradingCalendar",
+    "UTCDailyCalendar",
+    "calendar_from_spec",
+]
+
+
+@runtime_checkable
+class TradingCalendar(Protocol):
+    """Anything that can tell when the session containing a moment started."""
+
+    def session_start(self, now: datetime) -> datetime:
+        """The start (aware UTC) of the session that ``now`` belongs to."""
+        ...
+
+
+class UTCDailyCalendar:
+    """Sessions start at midnight UTC every day (24/7 markets such as crypto)."""
+
+    def session_start(self, now: datetime) -> datetime:
+        """Midnight UTC of ``now``'s day."""
+        day = now.astimezone(UTC)
+        return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+    def describe(self) -> str:
+        """The config spelling of this calendar."""
+        return "utc"
+
+    def __repr__(self) -> str:
+        return "UTCDailyCalendar()"
+
+
+def _parse_time(value: Any) -> time:
+    if isinstance(value, time):
+        return value.replace(tzinfo=None)
+    if isinstance(value, str):
+        try:
+            return time.fromisoformat(value.strip())
+        except ValueError:
+            pass
+        raise InvalidInputError("time", value, "must be a time of day such as '17:00'")
+    raise InvalidTypeError("time", value, "must be a datetime.time or a string such as '17:00'")
+
+
+def _zone(value: Any) -> ZoneInfo:
+    if isinstance(value, ZoneInfo):
+        return value
+    if isinstance(value, str):
+        try:
+            return ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise InvalidInputError("tz", value, "unknown time zone") from None
+    raise InvalidTypeError("tz", value, "must be a time-zone name such as 'America/New_York'")
+
+
+class DailyRollCalendar:
+    """Sessions start every day at a local time in a time zone, e.g. 17:00 New York (FX).
+
+    Daylight-saving changes are followed: the roll stays at 17:00 local time. A roll time
+    that does not exist on a spring-forward day starts the session at the first valid local
+    moment after it.
+    """
+
+    def __init__(self, tz: str | ZoneInfo, time: time | str) -> None:
+        self.tz = _zone(tz)
+        self.time = _parse_time(time)
+
+    def _start_on(self, day: Any) -> datetime:
+        local = datetime.combine(day, self.time, tzinfo=self.tz)
+        # Round-trip through UTC to normalise times inside a DST gap.
+        return local.astimezone(UTC)
+
+    def session_start(self, now: datetime) -> datetime:
+        """The latest roll at or before ``now``."""
+        local_day = now.astimezone(self.tz).date()
+        start = self._start_on(local_day)
+        if start > now:
+            start = self._start_on(local_day - timedelta(days=1))
+        return start
+
+    def describe(self) -> str:
+        """The config spelling of this calendar."""
+        return f"roll:{self.time.strftime('%H:%M')}@{self.tz.key}"
+
+    def __repr__(self) -> str:
+        return f"DailyRollCalendar({self.tz.key!r}, {self.time.isoformat()!r})"
+
+
+class ExchangeCalendar:
+    """Sessions of a real exchange (needs the ``calendars`` extra: exchange-calendars).
+
+    A session starts at the exchange's open; holidays and early closes are respected. Between
+    a close and the next open, the last session continues (its baseline stays).
+    """
+
+    def __init__(self, code: str) -> None:
+        try:
+            import exchange_calendars as xcals  # type: ignore[import-untyped]
+        except ImportError:
+            raise ConfigError(
+                "calendar",
+                f"ExchangeCalendar({code!r}) needs the 'calendars' extra: "
+                "pip install 'haltgate[calendars]'",
+            ) from None
+        if not isinstance(code, str) or not code.strip():
+            raise InvalidInputError("code", code, "must be an exchange code such as 'XNYS'")
+        try:
+            self._calendar = xcals.get_calendar(code.strip().upper())
+        except Exception as exc:
+            raise InvalidInputError("code", code, f"unknown exchange calendar: {exc}") from None
+        self.code = code.strip().upper()
+        self._lock = threading.Lock()
+        self._cached: tuple[datetime, datetime, datetime] | None = None  # (start, next, value)
+
+    def session_start(self, now: datetime) -> datetime:
+        """The open of the latest session that opened at or before ``now``."""
+        cached = self._cached
+        if cached is not None and cached[0] <= now < cached[1]:
+            return cached[2]
+        import pandas as pd  # type: ignore[import-untyped]
+
+        with self._lock:
+            cal = self._calendar
+            minute = pd.Timestamp(now.astimezone(UTC)).floor("min")
+            first = cal.first_minute
+            if minute < first:
+                start = first.to_pydatetime()
+            else:
+                minute = min(minute, cal.last_minute)
+                start = cal.previous_open(minute + pd.Timedelta(minutes=1)).to_pydatetime()
+            try:
+                nxt = cal.next_open(minute).to_pydatetime()
+            except ValueError:
+                nxt = datetime.max.replace(tzinfo=UTC)
+            start = start.astimezone(UTC)
+            result: datetime = start
+            self._cached = (result, nxt.astimezone(UTC), result)
+            return result
+
+    def describe(self) -> str:
+        """The config spelling of this calendar."""
+        return self.code
+
+    def __repr__(self) -> str:
+        return f"ExchangeCalendar({self.code!r})"
+
+
+def calendar_from_spec(spec: Any) -> TradingCalendar:
+    """Build a calendar from its config spelling: ``"utc"``, ``"XNYS"`` or
+    ``"roll:17:00@America/New_York"``; calendar objects pass through."""
+    if spec is None:
+        return UTCDailyCalendar()
+    if not isinstance(spec, str):
+        if isinstance(spec, TradingCalendar):
+            return spec
+        raise InvalidTypeError("calendar", spec, "must be a calendar or a calendar name")
+    text = spec.strip()
+    if text.lower() == "utc":
+        return UTCDailyCalendar()
+    if text.lower().startswith("roll:"):
+        body = text[5:]
+        if "@" not in body:
+            raise InvalidInputError("calendar", spec, "expected 'roll:HH:MM@Area/City'")
+        at, tz = body.split("@", 1)
+        return DailyRollCalendar(tz, at)
+    return ExchangeCalendar(text)

@@ -1,0 +1,78 @@
+"""Exceptions raised by haltgate.
+
+Every exception haltgate raises on purpose derives from :class:`HaltgateError`, so callers
+can catch the library's refusals in one place while the built-in bases (``ValueError``,
+``TypeError``) keep working for code that does not know haltgate.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "AuthorizationError",
+    "CircuitOpenError",
+    "CircuitOpenException",
+    "ConfigError",
+    "HaltgateError",
+    "InvalidInputError",
+    "InvalidTypeError",
+    "StoreUnavailableError",
+]
+
+
+class HaltgateError(Exception):
+    """Base class of every error haltgate raises on purpose."""
+
+
+class InvalidInputError(HaltgateError, ValueError):
+    """A value was refused. ``parameter`` names it and ``value`` holds what was given.
+
+    A refused input never changes any state.
+    """
+
+    def __init__(self, parameter: str, value: Any, problem: str) -> None:
+        self.parameter = parameter
+        self.value = value
+        self.problem = problem
+        super().__init__(f"{parameter}={value!r}: {problem}")
+
+
+class InvalidTypeError(InvalidInputError, TypeError):
+    """A value of the wrong type was refused (also a ``TypeError``)."""
+
+
+class CircuitOpenException(HaltgateError):
+    """A call was refused because the call breaker is not admitting calls.
+
+    ``retry_after`` is the number of seconds after which a call may be admitted again,
+    or ``None`` when only an operator can re-admit calls (forced open).
+    """
+
+    def __init__(self, name: str, state: Any, retry_after: float | None) -> None:
+        self.name = name
+        self.state = state
+        self.retry_after = retry_after
+        state_text = getattr(state, "value", state)
+        when = "" if retry_after is None else f"; retry after {retry_after:.3f}s"
+        super().__init__(f"circuit {name!r} is {state_text}{when}")
+
+
+CircuitOpenError = CircuitOpenException
+
+
+class AuthorizationError(HaltgateError):
+    """An operator action was refused: wrong key, no key configured, or locked out."""
+
+
+class StoreUnavailableError(HaltgateError):
+    """The state store could not be reached within its timeout."""
+
+
+class ConfigError(HaltgateError, ValueError):
+    """A configuration file or value is invalid; ``path`` is the dotted path of the field."""
+
+    def __init__(self, path: str, message: str) -> None:
+        self.path = path
+        self.message = message
+        super().__init__(f"{path}: {message}" if path else message)

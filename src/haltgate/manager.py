@@ -1,0 +1,383 @@
+"""CircuitBreakerManager: asks every breaker, routes observations, gates orders.
+
+With no observations, :meth:`CircuitBreakerManager.can_trade` is a pure state read: while
+every breaker is NORMAL with room for another order, it answers from one flag that the
+breakers clear whenever they change (no clock read, no lock, no I/O).
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from .breakers.base import BaseCircuitBreaker
+from .breakers.error_rate import ErrorRateCircuitBreaker
+from .breakers.manual import ManualCircuitBreaker
+from .breakers.order_rate import OrderRateCircuitBreaker
+from .breakers.state import BLOCKING_STATES, CircuitBreakerState
+from .clock import Clock, SystemClock
+from .errors import InvalidInputError, InvalidTypeError
+from .events import BreakerEvent, EventKind, Listener, ListenerSet
+from .values import to_text
+
+__all__ = ["CircuitBreakerManager"]
+
+logger = logging.getLogger("haltgate.manager")
+
+
+@dataclass(frozen=True, slots=True)
+class _Route:
+    """How observations reach one breaker's ``can_trade``."""
+
+    accepts: frozenset[str]
+    any_keyword: bool
+    required: frozenset[str]
+    # User code whose can_trade() needs no arguments: call it even without observations.
+    call_bare: bool
+
+
+def _route_for(breaker: BaseCircuitBreaker) -> _Route:
+    try:
+        signature = inspect.signature(breaker.can_trade)
+    except (TypeError, ValueError):  # pragma: no cover - builtins only
+        return _Route(frozenset(), False, frozenset(), False)
+    accepts: set[str] = set()
+    required: set[str] = set()
+    any_keyword = False
+    for param in signature.parameters.values():
+        if param.kind is inspect.Parameter.VAR_KEYWORD:
+            any_keyword = True
+        elif param.kind in (
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            inspect.Parameter.KEYWORD_ONLY,
+        ):
+            accepts.add(param.name)
+            if param.default is inspect.Parameter.empty:
+                required.add(param.name)
+    call_bare = not type(breaker)._pure_state_read and not required
+    return _Route(frozenset(accepts), any_keyword, frozenset(required), call_bare)
+
+
+class CircuitBreakerManager:
+    """Manages many breakers as one system (the guide's "coordinator").
+
+    ``store`` (a store object or URL such as ``"sqlite:///haltgate.db"``) makes trips,
+    halts and resets durable and shares them with other processes; the default keeps
+    state in memory. ``clock`` is handed to every breaker added without a clock of its own.
+    """
+
+    def __init__(
+        self,
+        *,
+        breakers: Iterable[BaseCircuitBreaker] = (),
+        store: Any = None,
+        clock: Clock | None = None,
+    ) -> None:
+        if clock is not None and not (hasattr(clock, "monotonic") and hasattr(clock, "now")):
+            raise InvalidTypeError("clock", clock, "must have monotonic() and now()")
+        self._clock: Clock = clock if clock is not None else SystemClock()
+        self._clock_explicit = clock is not None
+        self._lock = threading.RLock()
+        self._flag_lock = threading.Lock()
+        self._breakers: dict[str, BaseCircuitBreaker] = {}
+        self._routes: dict[str, _Route] = {}
+        self._ordered: tuple[BaseCircuitBreaker, ...] = ()
+        self._rate_breakers: tuple[OrderRateCircuitBreaker, ...] = ()
+        self._listeners = ListenerSet()
+        # Fast path: True only while every breaker is known to allow trading and nothing can
+        # change that without a breaker notifying us (see _changed).
+        self._quiet = False
+        self._generation = 0
+        self._store = None
+        if store is not None:
+            from .store import open_store
+
+            self._store = open_store(store)
+        for breaker in breakers:
+            self.add_breaker(breaker)
+
+    # ------------------------------------------------------------------ breakers
+    @property
+    def store(self) -> Any:
+        """The attached store, or ``None`` for in-memory state."""
+        return self._store
+
+    @property
+    def clock(self) -> Clock:
+        """The manager's clock."""
+        return self._clock
+
+    def add_breaker(self, breaker: BaseCircuitBreaker) -> None:
+        """Add ``breaker``; a second breaker with the same name raises ``ValueError``."""
+        if not isinstance(breaker, BaseCircuitBreaker):
+            raise InvalidTypeError("breaker", breaker, "must be a BaseCircuitBreaker")
+        with self._lock:
+            if breaker.name in self._breakers:
+                raise InvalidInputError(
+                    "breaker", breaker.name, "a breaker with this name is already added"
+                )
+            if self._clock_explicit and not breaker._clock_explicit:
+                breaker._set_clock(self._clock)
+            if self._store is not None:
+                self._store.attach(breaker)
+            self._breakers[breaker.name] = breaker
+            self._routes[breaker.name] = _route_for(breaker)
+            breaker._watchers = (*breaker._watchers, self._changed)
+            breaker.add_listener(self._forward)
+            self._rebuild()
+
+    def remove_breaker(self, name: str) -> BaseCircuitBreaker:
+        """Remove and return the breaker called ``name`` (``KeyError`` if absent)."""
+        with self._lock:
+            breaker = self._breakers.pop(name)
+            self._routes.pop(name, None)
+            breaker._watchers = tuple(w for w in breaker._watchers if w != self._changed)
+            breaker.remove_listener(self._forward)
+            if self._store is not None:
+                self._store.detach(breaker)
+            self._rebuild()
+            return breaker
+
+    def get_breaker(self, name: str) -> BaseCircuitBreaker | None:
+        """The breaker called ``name``, or ``None``."""
+        return self._breakers.get(name)
+
+    def get_all_breakers(self) -> list[BaseCircuitBreaker]:
+        """Every breaker, in the order added."""
+        return list(self._ordered)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._breakers
+
+    def _rebuild(self) -> None:
+        self._ordered = tuple(self._breakers.values())
+        self._rate_breakers = tuple(
+            sorted(
+                (b for b in self._ordered if isinstance(b, OrderRateCircuitBreaker)),
+                key=lambda b: b.name,
+            )
+        )
+        self._changed(None)
+
+    def _changed(self, _breaker: BaseCircuitBreaker | None) -> None:
+        with self._flag_lock:
+            self._generation += 1
+            self._quiet = False
+
+    # ------------------------------------------------------------------ checks
+    def can_trade(self, **observations: Any) -> bool:
+        """Feed each breaker the observations its ``can_trade`` accepts, then True only if
+        no breaker is tripped, halted or full. Every breaker sees its observations even when
+        another one already refuses."""
+        if not observations and self._quiet:
+            return True
+        return self._evaluate(observations)
+
+    def _evaluate(self, observations: dict[str, Any]) -> bool:
+        generation = self._generation
+        unknown = set(observations)
+        ok = True
+        may_be_quiet = True
+        for breaker in self._ordered:
+            route = self._routes[breaker.name]
+            if route.any_keyword:
+                given = dict(observations)
+            else:
+                given = {k: v for k, v in observations.items() if k in route.accepts}
+            unknown.difference_update(given)
+            if given and route.required <= given.keys():
+                allowed = breaker.can_trade(**given)
+                if not type(breaker)._pure_state_read:
+                    may_be_quiet = False
+            elif route.call_bare:
+                allowed = breaker.can_trade()
+                may_be_quiet = False
+            else:
+                allowed = not breaker._blocks()
+            if not allowed:
+                ok = False
+            if type(breaker)._time_sensitive:
+                may_be_quiet = False
+        if unknown and self._ordered:
+            name = sorted(unknown)[0]
+            raise InvalidInputError(
+                name, observations[name], "no breaker in this manager accepts this observation"
+            )
+        if ok and may_be_quiet:
+            with self._flag_lock:
+                if self._generation == generation:
+                    self._quiet = True
+        return ok
+
+    def any_tripped(self) -> bool:
+        """True if any breaker is TRIPPED or MANUALLY_HALTED."""
+        return any(b.is_tripped for b in self._ordered)
+
+    def get_tripped(self) -> list[BaseCircuitBreaker]:
+        """The breakers that are TRIPPED or MANUALLY_HALTED."""
+        return [b for b in self._ordered if b.is_tripped]
+
+    def get_trip_reasons(self) -> dict[str, str]:
+        """``{name: reason}`` for every tripped or halted breaker."""
+        reasons: dict[str, str] = {}
+        for breaker in self._ordered:
+            reason = breaker.get_trip_reason()
+            if reason is not None:
+                reasons[breaker.name] = reason
+        return reasons
+
+    def get_blocking_reasons(self) -> list[str]:
+        """Why trading is refused now: ``"name: reason"`` per tripped breaker, and full
+        order windows."""
+        reasons = [f"{name}: {why}" for name, why in self.get_trip_reasons().items()]
+        for breaker in self._rate_breakers:
+            if not breaker.is_tripped and breaker._blocks():
+                reasons.append(f"{breaker.name}: order window full")
+        return reasons
+
+    def get_status(self) -> dict[str, str]:
+        """``{name: state value}``, e.g. ``{'drawdown': 'NORMAL', 'daily_loss': 'TRIPPED'}``."""
+        return {b.name: b.state.value for b in self._ordered}
+
+    def get_details(self) -> list[dict[str, Any]]:
+        """Per breaker: name, type, state, reason, since and operator (for status views)."""
+        rows = []
+        for breaker in self._ordered:
+            state = breaker.state
+            info = breaker._trip_info if state in BLOCKING_STATES else None
+            rows.append(
+                {
+                    "name": breaker.name,
+                    "type": breaker.breaker_type.value,
+                    "state": state.value,
+                    "reason": None if info is None else info.reason,
+                    "since": breaker.since,
+                    "operator": None if info is None else info.operator,
+                }
+            )
+        return rows
+
+    # ------------------------------------------------------------------ orders and errors
+    def record_order(self) -> bool:
+        """Admit and record one order in every order-rate breaker, or refuse it.
+
+        Atomic across the rate breakers: either every window records the order or none
+        does. Refused too while any breaker blocks trading. A refusal emits an
+        ``order_refused`` event.
+        """
+        rate = self._rate_breakers
+        if not self.can_trade():
+            self._refuse("trading is blocked: " + "; ".join(self.get_blocking_reasons()))
+            return False
+        if len(rate) == 1:
+            if rate[0].try_record_order():
+                return True
+            self._refuse(f"order window of {rate[0].name} is full")
+            return False
+        events: list[BreakerEvent] = []
+        taken: list[tuple[OrderRateCircuitBreaker, object]] = []
+        refused_by: str | None = None
+        locks = [b._lock for b in rate]
+        for lock in locks:
+            lock.acquire()
+        try:
+            for breaker in rate:
+                token = breaker._reserve_locked(events)
+                if token is None:
+                    refused_by = breaker.name
+                    break
+                taken.append((breaker, token))
+            if refused_by is not None:
+                for breaker, token in taken:
+                    breaker._cancel_locked(token)
+        finally:
+            for lock in reversed(locks):
+                lock.release()
+        for breaker in rate:
+            breaker._publish([e for e in events if e.breaker_name == breaker.name])
+        if refused_by is not None:
+            self._refuse(f"order window of {refused_by} is full")
+            return False
+        return True
+
+    def try_record_order(self) -> bool:
+        """Same as :meth:`record_order` (the atomic check-and-record)."""
+        return self.record_order()
+
+    def _refuse(self, reason: str) -> None:
+        event = BreakerEvent(
+            kind=EventKind.ORDER_REFUSED,
+            breaker_name="manager",
+            breaker_type=None,
+            previous_state=None,
+            state=None,
+            reason=reason,
+            timestamp=self._clock.now(),
+            details={"blocking": self.get_blocking_reasons()},
+        )
+        logger.warning("order_refused", extra={"reason": reason})
+        self._listeners.emit(event)
+
+    def record_error(self, error: Any = None, *, category: str | None = None) -> bool:
+        """Record an error in every error-rate breaker; returns whether any counted it."""
+        counted = False
+        for breaker in self._ordered:
+            if isinstance(breaker, ErrorRateCircuitBreaker):
+                counted = breaker.record_error(error, category=category) or counted
+        return counted
+
+    # ------------------------------------------------------------------ operator actions
+    def reset(self, name: str, operator: str | None = None, reason: str | None = None) -> None:
+        """Reset the breaker called ``name`` (``KeyError`` if absent)."""
+        self._breakers[name].reset(operator=operator, reason=reason)
+
+    def reset_all(self, operator: str | None = None, reason: str | None = None) -> None:
+        """Reset every tripped or halted breaker (use with caution)."""
+        for breaker in self._ordered:
+            if breaker.state is not CircuitBreakerState.NORMAL:
+                breaker.reset(operator=operator, reason=reason)
+
+    def halt_all(self, reason: str, operator: str) -> BaseCircuitBreaker:
+        """The global kill switch: halt the manual breaker named ``manual`` (added if there
+        is none). Returns it."""
+        reason = to_text(reason, "reason")
+        operator = to_text(operator, "operator")
+        with self._lock:
+            breaker = self._breakers.get("manual")
+            if breaker is None:
+                breaker = ManualCircuitBreaker(name="manual")
+                self.add_breaker(breaker)
+        breaker.trigger_halt(reason=reason, operator=operator)
+        return breaker
+
+    # ------------------------------------------------------------------ events
+    def add_listener(self, callback: Listener) -> None:
+        """Receive every breaker's events, and the manager's ``order_refused`` events."""
+        self._listeners.add(callback)
+
+    def remove_listener(self, callback: Listener) -> None:
+        """Stop delivering events to ``callback``."""
+        self._listeners.remove(callback)
+
+    def _forward(self, event: BreakerEvent) -> None:
+        self._listeners.emit(event)
+
+    # ------------------------------------------------------------------ integration
+    def guard(self, submit: Callable[..., Any]) -> Callable[..., Any]:
+        """Wrap an order-submission function (sync or async) with the gate: see
+        :mod:`haltgate.engine.gate`."""
+        from .engine.gate import guard
+
+        return guard(self, submit)
+
+    def close(self) -> None:
+        """Close the attached store (stop its background threads)."""
+        if self._store is not None:
+            self._store.close()
+
+    def __repr__(self) -> str:
+        return f"<CircuitBreakerManager {self.get_status()}>"

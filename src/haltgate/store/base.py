@@ -1,0 +1,205 @@
+"""The store interface: where breaker state and the audit log last.
+
+A store keeps, per breaker, the latest snapshot (state, trip reason, operator, details,
+time, breaker-specific data such as the drawdown peak window and the daily baseline), an
+append-only hash-chained audit log, and small counters (kill-switch lock-outs). A state
+change and its audit entries are written in one transaction by :meth:`Store.save`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from ..audit import (
+    AuditEntry,
+    AuditVerification,
+    audit_key_from_env,
+    to_jsonable,
+    verify_entries,
+)
+from ..events import BreakerEvent
+
+if TYPE_CHECKING:
+    from ..breakers.base import BaseCircuitBreaker
+    from ..breakers.order_rate import RateWindow
+
+__all__ = ["AuditRecord", "Store", "event_payload"]
+
+AuditRecord = tuple[str, str | None, str | None, dict[str, Any], datetime]
+"""``(event, breaker, operator, payload, time)`` of one audit entry to append."""
+
+logger = logging.getLogger("haltgate.store")
+
+
+def event_payload(event: BreakerEvent) -> dict[str, Any]:
+    """What the audit log keeps of a breaker event."""
+    data: dict[str, Any] = to_jsonable(
+        {
+            "kind": str(event.kind),
+            "breaker_type": getattr(event.breaker_type, "value", event.breaker_type),
+            "previous_state": getattr(event.previous_state, "value", event.previous_state),
+            "state": getattr(event.state, "value", event.state),
+            "reason": event.reason,
+            "details": dict(event.details),
+            "timestamp": event.timestamp,
+        }
+    )
+    return data
+
+
+class Store(ABC):
+    """Base class of the stores. Subclasses implement the storage primitives; this class
+    wires breakers to them.
+
+    ``fail_open=False`` (the default) refuses trading while the store cannot be reached.
+    """
+
+    fail_open: bool = False
+
+    def __init__(self, *, audit_key: bytes | None = None, fail_open: bool = False) -> None:
+        self.fail_open = bool(fail_open)
+        self._audit_key = audit_key if audit_key is not None else audit_key_from_env()
+        self._attached: dict[str, BaseCircuitBreaker] = {}
+        self._attach_lock = threading.Lock()
+        self._availability_watchers: list[Callable[[], None]] = []
+
+    # ------------------------------------------------------------------ primitives
+    @abstractmethod
+    def load_snapshot(self, name: str) -> dict[str, Any] | None:
+        """The last saved snapshot of breaker ``name``, or ``None``."""
+
+    @abstractmethod
+    def load_all_snapshots(self) -> dict[str, dict[str, Any]]:
+        """Every saved snapshot, by breaker name."""
+
+    @abstractmethod
+    def write(
+        self,
+        name: str,
+        snapshot: Mapping[str, Any] | None,
+        audit: Sequence[AuditRecord],
+    ) -> list[AuditEntry]:
+        """Atomically save ``snapshot`` (if given) and append the audit records
+        ``(event, breaker, operator, payload, time)``; raise
+        :class:`~haltgate.StoreUnavailableError` when the store cannot be reached."""
+
+    @abstractmethod
+    def iter_audit(self, start_seq: int = 1) -> Iterator[AuditEntry]:
+        """Audit entries in order, from ``start_seq``."""
+
+    @abstractmethod
+    def get_value(self, key: str) -> Any:
+        """A small JSON value (counters, lock-outs), or ``None``."""
+
+    @abstractmethod
+    def set_value(
+        self,
+        key: str,
+        value: Any,
+        *,
+        audit: tuple[str, str | None, str | None, dict[str, Any]] | None = None,
+    ) -> None:
+        """Save a small JSON value (with an optional audit record, atomically)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
+        """Release connections and stop background threads."""
+
+    # ------------------------------------------------------------------ optional
+    def rate_window(self, breaker: BaseCircuitBreaker) -> RateWindow | None:
+        """A shared order window for ``breaker`` (Redis), or ``None`` to count locally."""
+        return None
+
+    def blocking_reason(self) -> str | None:
+        """Why trading must be refused because of the store (fail-closed), or ``None``."""
+        return None
+
+    # ------------------------------------------------------------------ wiring
+    def attach(self, breaker: BaseCircuitBreaker) -> None:
+        """Restore ``breaker`` from its last snapshot and make it save through this store."""
+        snapshot = self.load_snapshot(breaker.name)
+        if snapshot is not None:
+            breaker.import_state(snapshot)
+            logger.info(
+                "breaker_restored", extra={"breaker": breaker.name, "state": snapshot.get("state")}
+            )
+        window = self.rate_window(breaker)
+        if window is not None:
+            breaker.use_window(window)  # type: ignore[attr-defined]
+        breaker._sink = self
+        with self._attach_lock:
+            self._attached[breaker.name] = breaker
+
+    def detach(self, breaker: BaseCircuitBreaker) -> None:
+        """Stop saving ``breaker`` through this store."""
+        with self._attach_lock:
+            self._attached.pop(breaker.name, None)
+        if breaker._sink is self:
+            breaker._sink = None
+
+    def add_availability_watcher(self, callback: Callable[[], None]) -> None:
+        """Called when the store becomes unreachable or reachable again."""
+        self._availability_watchers.append(callback)
+
+    # BreakerSink
+    def save(self, breaker: BaseCircuitBreaker, events: list[BreakerEvent]) -> None:
+        """Save the breaker's snapshot with one audit entry per state-changing event."""
+        records: list[AuditRecord] = [
+            (
+                f"breaker_{event.kind}",
+                event.breaker_name,
+                event.operator,
+                event_payload(event),
+                event.timestamp,
+            )
+            for event in events
+            if not (event.kind == "reset" and str(getattr(event.state, "value", "")) == "RESETTING")
+        ]
+        snapshot = (
+            None
+            if events and all(e.kind == "warning" for e in events)
+            else to_jsonable(breaker.export_state())
+        )
+        self.write(breaker.name, snapshot, records)
+
+    def save_soft(self, breaker: BaseCircuitBreaker) -> None:
+        """Save progress (peaks, baselines) without an audit entry; failures are logged."""
+        try:
+            self.write(breaker.name, to_jsonable(breaker.export_state()), [])
+        except Exception:
+            logger.warning(
+                "store_soft_write_failed", extra={"breaker": breaker.name}, exc_info=True
+            )
+
+    # ------------------------------------------------------------------ audit
+    def append_audit(
+        self,
+        event: str,
+        *,
+        breaker: str | None = None,
+        operator: str | None = None,
+        payload: Mapping[str, Any] | None = None,
+        time: datetime | None = None,
+    ) -> AuditEntry:
+        """Append one audit entry (config loads, refused kill-switch resets...)."""
+        stamp = time or datetime.now(UTC)
+        entries = self.write(
+            breaker or "",
+            None,
+            [(event, breaker, operator, to_jsonable(dict(payload or {})), stamp)],
+        )
+        return entries[-1]
+
+    def verify_audit(self) -> AuditVerification:
+        """Check the whole chain; names the first altered, removed or inserted entry."""
+        return verify_entries(self.iter_audit(), self._audit_key)
+
+    def tail_audit(self, n: int = 20) -> list[AuditEntry]:
+        """The last ``n`` entries."""
+        from collections import deque
+
+        return list(deque(self.iter_audit(), maxlen=n))

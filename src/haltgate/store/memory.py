@@ -1,0 +1,84 @@
+"""MemoryStore: state and audit log in this process only (the library default)."""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from ..audit import AuditEntry, chain_entry
+from .base import AuditRecord, Store
+
+__all__ = ["MemoryStore"]
+
+
+class MemoryStore(Store):
+    """Keeps snapshots, counters and the audit chain in memory; lost when the process ends."""
+
+    def __init__(self, *, audit_key: bytes | None = None) -> None:
+        super().__init__(audit_key=audit_key)
+        self._lock = threading.Lock()
+        self._snapshots: dict[str, dict[str, Any]] = {}
+        self._values: dict[str, Any] = {}
+        self._audit: list[AuditEntry] = []
+
+    def load_snapshot(self, name: str) -> dict[str, Any] | None:
+        with self._lock:
+            snapshot = self._snapshots.get(name)
+            return copy.deepcopy(snapshot) if snapshot is not None else None
+
+    def load_all_snapshots(self) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            return copy.deepcopy(self._snapshots)
+
+    def write(
+        self,
+        name: str,
+        snapshot: Mapping[str, Any] | None,
+        audit: Sequence[AuditRecord],
+    ) -> list[AuditEntry]:
+        with self._lock:
+            if snapshot is not None:
+                self._snapshots[name] = copy.deepcopy(dict(snapshot))
+            added = []
+            for event, breaker, operator, payload, when in audit:
+                entry = chain_entry(
+                    self._audit[-1] if self._audit else None,
+                    time=when,
+                    operator=operator,
+                    event=event,
+                    breaker=breaker,
+                    payload=payload,
+                    key=self._audit_key,
+                )
+                self._audit.append(entry)
+                added.append(entry)
+            return added
+
+    def iter_audit(self, start_seq: int = 1) -> Iterator[AuditEntry]:
+        with self._lock:
+            entries = list(self._audit[max(start_seq - 1, 0) :])
+        return iter(entries)
+
+    def get_value(self, key: str) -> Any:
+        with self._lock:
+            return copy.deepcopy(self._values.get(key))
+
+    def set_value(
+        self,
+        key: str,
+        value: Any,
+        *,
+        audit: tuple[str, str | None, str | None, dict[str, Any]] | None = None,
+    ) -> None:
+        from datetime import UTC
+
+        with self._lock:
+            self._values[key] = copy.deepcopy(value)
+        if audit is not None:
+            event, breaker, operator, payload = audit
+            self.write(
+                breaker or "", None, [(event, breaker, operator, payload, datetime.now(UTC))]
+            )

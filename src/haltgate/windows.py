@@ -1,0 +1,174 @@
+"""Sliding windows over monotonic time, shared by every rate-like breaker.
+
+Windows are half-open: an event at time ``t`` is counted while
+``now - window_seconds < t <= now``. Memory stays bounded however many events arrive:
+events at the same instant share one entry, and once a window holds more events than
+``compact_above`` nearby entries are merged onto the later time, which can only keep an
+event counted a little longer (never shorter).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from collections.abc import Hashable, Iterable
+from decimal import Decimal
+from typing import Any
+
+__all__ = ["RollingMax", "SlidingWindowCounter"]
+
+
+class SlidingWindowCounter:
+    """Counts events in the last ``window_seconds`` of monotonic time. Not thread-safe:
+    the owning breaker holds its lock around every call."""
+
+    __slots__ = ("_count", "_entries", "_resolution", "compact_above", "window_seconds")
+
+    def __init__(self, window_seconds: float, *, compact_above: int | None = None) -> None:
+        self.window_seconds = float(window_seconds)
+        self.compact_above = compact_above
+        # 4096 entries per window at most once compaction is active.
+        self._resolution = self.window_seconds / 4096.0
+        self._entries: deque[list[Any]] = deque()  # [t, n, tag]
+        self._count = 0
+
+    def _expire(self, now: float) -> None:
+        horizon = now - self.window_seconds
+        entries = self._entries
+        while entries and entries[0][0] <= horizon:
+            self._count -= entries.popleft()[1]
+
+    def count(self, now: float) -> int:
+        """Events counted at ``now``."""
+        self._expire(now)
+        return self._count
+
+    def add(self, now: float, n: int = 1, tag: Hashable = None) -> int:
+        """Record ``n`` events at ``now``; returns the new count."""
+        self._expire(now)
+        entries = self._entries
+        if entries:
+            last = entries[-1]
+            if last[2] == tag and (
+                last[0] == now
+                or (
+                    self.compact_above is not None
+                    and self._count >= self.compact_above
+                    and now - last[0] <= self._resolution
+                )
+            ):
+                last[0] = max(last[0], now)
+                last[1] += n
+                self._count += n
+                return self._count
+        entries.append([now, n, tag])
+        self._count += n
+        return self._count
+
+    def try_add(self, now: float, limit: int) -> bool:
+        """Record one event only if fewer than ``limit`` are counted; atomic under the caller's
+        lock."""
+        if self.count(now) >= limit:
+            return False
+        self.add(now)
+        return True
+
+    def remove_latest(self, at: float) -> bool:
+        """Undo one event recorded at ``at`` (a reservation rolled back)."""
+        for entry in reversed(self._entries):
+            if entry[0] == at:
+                entry[1] -= 1
+                self._count -= 1
+                if entry[1] == 0:
+                    self._entries.remove(entry)
+                return True
+        return False
+
+    def frees_at(self, limit: int, now: float) -> float | None:
+        """The monotonic time at which the count falls below ``limit`` if nothing is added,
+        or ``None`` when it is already below."""
+        self._expire(now)
+        excess = self._count - limit + 1
+        if excess <= 0:
+            return None
+        for t, n, _tag in self._entries:
+            excess -= n
+            if excess <= 0:
+                return float(t) + self.window_seconds
+        return now  # pragma: no cover - counts are consistent
+
+    def tags(self, now: float) -> dict[str, int]:
+        """Counts per tag within the window."""
+        self._expire(now)
+        counter: Counter[str] = Counter()
+        for _t, n, tag in self._entries:
+            counter[str(tag)] += n
+        return dict(counter)
+
+    def clear(self) -> None:
+        """Forget every event."""
+        self._entries.clear()
+        self._count = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+class RollingMax:
+    """The highest value seen within a look-back of wall-clock seconds, in bounded memory.
+
+    Values are kept as per-bucket maxima (``bucket_seconds`` wide) in a monotonic deque,
+    so memory is bounded by the number of buckets in the look-back whatever the number of
+    observations. A bucket counts while any part of it is inside the look-back, so the peak
+    can only be remembered slightly longer, never forgotten early.
+    """
+
+    __slots__ = ("_buckets", "bucket_seconds", "lookback_seconds")
+
+    def __init__(self, lookback_seconds: float, bucket_seconds: float = 60.0) -> None:
+        self.lookback_seconds = float(lookback_seconds)
+        self.bucket_seconds = float(bucket_seconds)
+        self._buckets: deque[tuple[int, Decimal]] = deque()  # (bucket index, max), max falling
+
+    def _expire(self, now: float) -> None:
+        horizon = now - self.lookback_seconds
+        size = self.bucket_seconds
+        buckets = self._buckets
+        while buckets and (buckets[0][0] + 1) * size <= horizon:
+            buckets.popleft()
+
+    def add(self, now: float, value: Decimal) -> Decimal:
+        """Observe ``value`` at wall time ``now`` (epoch seconds); returns the peak."""
+        self._expire(now)
+        key = int(now // self.bucket_seconds)
+        buckets = self._buckets
+        if buckets and buckets[-1][0] >= key:
+            # Same bucket (or a clock that stepped back): fold into the newest bucket.
+            key = buckets[-1][0]
+            value = max(value, buckets.pop()[1])
+        while buckets and buckets[-1][1] <= value:
+            buckets.pop()
+        buckets.append((key, value))
+        return buckets[0][1]
+
+    def peak(self, now: float) -> Decimal | None:
+        """The highest value within the look-back at ``now``, or ``None``."""
+        self._expire(now)
+        return self._buckets[0][1] if self._buckets else None
+
+    def restart(self, now: float, value: Decimal) -> None:
+        """Forget the history; ``value`` becomes the only observation."""
+        self._buckets.clear()
+        self.add(now, value)
+
+    def export(self) -> list[list[Any]]:
+        """The buckets as JSON-friendly ``[index, "max"]`` pairs."""
+        return [[k, str(v)] for k, v in self._buckets]
+
+    def load(self, buckets: Iterable[Iterable[Any]]) -> None:
+        """Replace the buckets with exported ones."""
+        self._buckets.clear()
+        for key, value in buckets:
+            self._buckets.append((int(key), Decimal(value)))
+
+    def __len__(self) -> int:
+        return len(self._buckets)
