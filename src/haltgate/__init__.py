@@ -36,6 +36,7 @@ from .errors import (
     StoreUnavailableError,
 )
 from .events import BreakerEvent, EventKind
+from .keys import hash_key, new_token, verify_key
 from .manager import CircuitBreakerManager
 from .store import MemoryStore, Store, open_store
 
@@ -80,5 +81,8 @@ __all__ = [
     "UTCDailyCalendar",
     "VolatilityCircuitBreaker",
     "__version__",
+    "hash_key",
+    "new_token",
     "open_store",
+    "verify_key",
 ]

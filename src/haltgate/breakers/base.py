@@ -463,6 +463,9 @@ class BaseCircuitBreaker:
                 }[new_state]
                 if new_state is NORMAL and previous in BLOCKING_STATES:
                     self._set(RESETTING, kind, reason, details, operator, events)
+                    # The other process re-baselined its copy; do the same with what this
+                    # process observed last (a fresh allowance from the latest value).
+                    self._on_reset()
                 self._set(new_state, kind, reason, details, operator, events)
             else:
                 self._state = new_state
