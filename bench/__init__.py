@@ -1,0 +1,1 @@
+"""haltgate benchmarks: ``python bench/run.py [--smoke] [--json out.json]``."""

@@ -1,0 +1,163 @@
+"""The trading manager's hot path: ``can_trade()`` and ``record_order()``.
+
+``can_trade()`` with no observations, on the guide's recommended minimum setup, against a
+bare Python function call (``f()`` returning True). Both are net of the empty timing loop
+(``pass``), measured in the same rounds.
+
+``record_order()`` of *admitted* orders, two ways:
+- "system clock": the recommended setup with the order-rate limit raised to 10⁹/min so
+  every order is admitted, on the real clock;
+- "manual clock": the recommended setup exactly (10/min) on a ManualClock advanced 6.001 s
+  before each order, so each one is admitted; the cost of ``clock.advance`` alone is
+  measured in the same rounds and subtracted.
+Refused orders (a runaway loop against a full window) are timed too, for the analysis.
+"""
+
+from __future__ import annotations
+
+import time
+
+from .common import (
+    Config,
+    Result,
+    Row,
+    Target,
+    fmt_ratio,
+    fmt_us,
+    interleave,
+    median,
+    median_ratio,
+    overheads,
+    sync_batch,
+)
+from .setups import recommended_manager
+
+SECTION = "manager"
+CAN_TRADE_LIMIT = 6.0
+RECORD_ORDER_LIMIT = 3e-6
+
+
+def f() -> bool:
+    """The bare Python function call of the comparison."""
+    return True
+
+
+def run_can_trade(cfg: Config, result: Result) -> None:
+    """``manager.can_trade()`` against ``f()``."""
+    mgr = recommended_manager()
+    assert mgr.can_trade() is True
+    variants = {
+        "loop": sync_batch("pass", {}),
+        "f()": sync_batch("f()", {"f": f}),
+        "can_trade()": sync_batch("mgr.can_trade()", {"mgr": mgr}),
+    }
+    times = interleave(variants, cfg.rounds, cfg.batch * 4)
+    assert mgr.can_trade() is True
+    net = overheads(times, "loop")
+    ratio, _ = median_ratio(net["can_trade()"], net["f()"])
+    gross, _ = median_ratio(times["can_trade()"], times["f()"])
+    result.data["can_trade"] = {"times": times, "ratio_net": ratio, "ratio_gross": gross}
+    result.rows.append(
+        Row(
+            SECTION,
+            "can_trade() (recommended setup, no observations) vs bare f()",
+            f"{median(net['can_trade()']) * 1e9:.0f} ns",
+            f"{median(net['f()']) * 1e9:.0f} ns",
+            fmt_ratio(ratio),
+            f"net of the empty loop; gross ratio {gross:.2f}x",
+        )
+    )
+    result.targets.append(
+        Target(
+            "manager.can_trade() vs a bare function call",
+            f"≤ {CAN_TRADE_LIMIT:.0f}x",
+            fmt_ratio(ratio),
+            ratio <= CAN_TRADE_LIMIT,
+        )
+    )
+
+
+def run_record_order(cfg: Config, result: Result) -> None:
+    """Admitted ``record_order()`` on the system clock and on a manual clock; refusals."""
+    from haltgate import ManualClock
+
+    wide = recommended_manager(max_orders_per_minute=10**9)
+    clock = ManualClock()
+    exact = recommended_manager(clock=clock)
+    runaway = recommended_manager()
+    while runaway.record_order():
+        pass  # fill the 10/min window: every later attempt is refused
+    rate_wide = wide.get_breaker("order_rate")
+    assert rate_wide is not None
+    before = rate_wide.get_order_count()  # type: ignore[attr-defined]
+    batch = cfg.scaled(0.5)
+    variants = {
+        "system": sync_batch("mgr.record_order()", {"mgr": wide}),
+        "advance": sync_batch(
+            "advance(6.001)\nok(True)", {"advance": clock.advance, "ok": _admitted}
+        ),
+        "manual": sync_batch(
+            "advance(6.001)\nok(mgr.record_order())",
+            {"advance": clock.advance, "mgr": exact, "ok": _admitted},
+        ),
+        "refused": sync_batch("mgr.record_order()", {"mgr": runaway}),
+    }
+    started = time.monotonic()
+    times = interleave(variants, cfg.rounds, batch)
+    elapsed = time.monotonic() - started
+    admitted = rate_wide.get_order_count() - before  # type: ignore[attr-defined]
+    attempts = max(1, batch // 4) + cfg.rounds * batch  # the warm-up batch included
+    if elapsed < 55:  # nothing aged out of the 60 s window yet: every attempt was admitted
+        assert admitted == attempts, (admitted, attempts)
+    manual = [m - a for m, a in zip(times["manual"], times["advance"], strict=True)]
+    system = median(times["system"])
+    manual_net = median(manual)
+    refused = median(times["refused"])
+    result.data["record_order"] = {
+        "times": times,
+        "admitted_system": admitted,
+        "manual_net": manual,
+    }
+    result.rows.append(
+        Row(
+            SECTION,
+            "record_order() admitted, system clock (limit 10⁹/min)",
+            fmt_us(system),
+            note=f"{admitted:,} orders admitted, all attempts",
+        )
+    )
+    result.rows.append(
+        Row(
+            SECTION,
+            "record_order() admitted, ManualClock +6.001 s (10/min)",
+            fmt_us(manual_net),
+            note=(
+                f"net of clock.advance ({fmt_us(median(times['advance']))}); each checked admitted"
+            ),
+        )
+    )
+    result.rows.append(
+        Row(SECTION, "record_order() refused (runaway loop, full window)", fmt_us(refused))
+    )
+    for label, value in (("system clock", system), ("ManualClock", manual_net)):
+        result.targets.append(
+            Target(
+                f"manager.record_order() admitted ({label})",
+                "≤ 3.00 µs",
+                fmt_us(value),
+                value <= RECORD_ORDER_LIMIT,
+            )
+        )
+
+
+def _admitted(ok: bool) -> None:
+    if not ok:
+        raise AssertionError("an order the benchmark expected to be admitted was refused")
+
+
+def run(cfg: Config) -> Result:
+    """The manager's hot path."""
+    result = Result(SECTION)
+    run_can_trade(cfg, result)
+    run_record_order(cfg, result)
+    return result

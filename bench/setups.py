@@ -1,0 +1,29 @@
+"""The guide's recommended minimum setup, built the way the guide writes it."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from haltgate import (
+    CircuitBreakerManager,
+    DailyLossCircuitBreaker,
+    DrawdownCircuitBreaker,
+    ManualCircuitBreaker,
+    OrderRateCircuitBreaker,
+)
+
+#: Orders per minute of the recommended setup.
+RECOMMENDED_RATE = 10
+
+
+def recommended_manager(
+    *, max_orders_per_minute: int = RECOMMENDED_RATE, clock: Any = None, store: Any = None
+) -> CircuitBreakerManager:
+    """Drawdown 10 %, daily loss 5000, order rate (10/min unless told), manual."""
+    manager = CircuitBreakerManager(clock=clock, store=store)
+    manager.add_breaker(DrawdownCircuitBreaker(max_drawdown_pct=Decimal("0.10")))
+    manager.add_breaker(DailyLossCircuitBreaker(max_daily_loss=Decimal("5000")))
+    manager.add_breaker(OrderRateCircuitBreaker(max_orders_per_minute=max_orders_per_minute))
+    manager.add_breaker(ManualCircuitBreaker())
+    return manager

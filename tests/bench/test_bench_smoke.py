@@ -1,0 +1,61 @@
+"""The benchmarks must run: ``bench/run.py --smoke`` completes and prints every section.
+
+Timings are not asserted (the machine is shared and smoke counts are tiny); what is
+asserted is that the command succeeds, every section ran or printed why it was skipped,
+each target got a PASS/MISS verdict line, and the JSON holds the same sections.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SECTIONS = ("callbreaker", "manager", "memory", "redis", "replay")
+
+
+@pytest.mark.timeout(180)
+def test_bench_smoke_runs_every_section(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), *filter(None, [env.get("PYTHONPATH")])])
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run.py"), "--smoke", "--json", str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=170,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    text = proc.stdout
+    for name in SECTIONS:
+        assert f"== {name} ..." in text
+        assert f"   {name} done in" in text
+    assert "targets:" in text
+    assert "(section failed)" not in text
+    doc = json.loads(out.read_text())
+    results = {r["section"]: r for r in doc["results"]}
+    assert len(results) == len(SECTIONS)
+    verdicts = [line for line in text.splitlines() if line.startswith(("  PASS", "  MISS"))]
+    expected_targets = sum(len(r["targets"]) for r in results.values())
+    assert expected_targets > 0
+    assert len(verdicts) == expected_targets
+    # Every section that ran measured something and produced its table rows.
+    for res in results.values():
+        if res["skipped"] is None:
+            assert res["rows"], res["section"]
+        else:
+            assert f"SKIP  {res['section']}: " in text
+    # The manager benchmarks need nothing but the core: they always run.
+    manager = next(r for r in results.values() if r["section"] == "manager")
+    assert manager["skipped"] is None
+    assert {t["name"] for t in manager["targets"]} >= {
+        "manager.can_trade() vs a bare function call",
+        "manager.record_order() admitted (system clock)",
+    }
