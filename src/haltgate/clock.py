@@ -79,7 +79,14 @@ class ManualClock:
         """Move both readings forward by ``seconds`` (``>= 0``)."""
         step = to_seconds(seconds, "seconds", allow_zero=True)
         with self._lock:
-            self._now = self._now + timedelta(seconds=step)
+            try:
+                moved = self._now + timedelta(seconds=step)
+            except OverflowError:
+                # Past datetime's range: refuse without moving either reading.
+                raise InvalidInputError(
+                    "seconds", seconds, "moves the clock past the largest datetime"
+                ) from None
+            self._now = moved
             self._monotonic += step
 
     def set(self, dt: datetime) -> None:
