@@ -1,6 +1,6 @@
 """Run every haltgate benchmark and print one table with ratios and PASS/MISS per target.
 
-    python bench/run.py [--smoke] [--json out.json] [--only SECTION ...]
+    python bench/run.py [--smoke] [--json out.json] [--markdown out.md] [--only SECTION ...]
 
 ``--smoke`` uses tiny iteration counts (finishes in well under a minute) and still runs
 every section; its timings mean nothing. Sections whose piece is not available print why
@@ -89,11 +89,40 @@ def render(results: list[Result]) -> str:
     return "\n".join(out)
 
 
+def render_markdown(results: list[Result], info: dict[str, Any], cfg: Config) -> str:
+    """The same table and target lines as Markdown (for docs/benchmarks.md)."""
+
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    out = [
+        f"Machine: {info['nproc']} CPUs, {info['cpu']}, {info['implementation']} "
+        f"{info['python']}, {info['platform']}; load average at start {info['loadavg']}; "
+        f"{cfg.rounds} rounds{' (smoke)' if cfg.smoke else ''}.",
+        "",
+        "| section | case | haltgate | peer | ratio | note |",
+        "|---|---|---|---|---|---|",
+    ]
+    for res in results:
+        if res.skipped:
+            out.append(f"| {res.section} | (section skipped) | | | | {cell(res.skipped)} |")
+        for r in res.rows:
+            cells = (r.section, r.case, r.haltgate, r.peer, r.ratio, r.note)
+            out.append("| " + " | ".join(cell(c) for c in cells) + " |")
+    out += ["", "| target | limit | measured | verdict |", "|---|---|---|---|"]
+    for res in results:
+        for t in res.targets:
+            verdict = "PASS" if t.passed else "**MISS**"
+            out.append(f"| {cell(t.name)} | {t.limit} | {t.measured} | {verdict} |")
+    return "\n".join(out) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmarks; print the table; optionally write JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny counts: check it all runs")
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
+    parser.add_argument("--markdown", type=Path, help="also write the table as Markdown")
     parser.add_argument("--only", nargs="*", choices=sorted(SECTIONS), help="run these only")
     parser.add_argument("--rounds", type=int, help="rounds per comparison (default 31)")
     args = parser.parse_args(argv)
@@ -136,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         payload = {"machine": info, "config": asdict(cfg), "results": [asdict(r) for r in results]}
         args.json.write_text(json.dumps(payload, indent=2, default=str))
+    if args.markdown:
+        args.markdown.write_text(render_markdown(results, info, cfg))
     return 1 if failed else 0
 
 
