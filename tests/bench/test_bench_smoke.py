@@ -55,7 +55,6 @@ def test_bench_smoke_runs_every_section(tmp_path: Path) -> None:
     # The manager benchmarks need nothing but the core: they always run.
     manager = next(r for r in results.values() if r["section"] == "manager")
     assert manager["skipped"] is None
-    assert {t["name"] for t in manager["targets"]} >= {
-        "manager.can_trade() vs a bare function call",
-        "manager.record_order() admitted (system clock)",
-    }
+    names = {t["name"] for t in manager["targets"]}
+    assert "manager.can_trade() vs a bare function call" in names
+    assert sum(name.startswith("manager.record_order() admitted") for name in names) == 3
