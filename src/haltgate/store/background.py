@@ -21,9 +21,11 @@ change is not yet durable (fail-closed); with ``fail_open=True`` it is always ``
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -95,6 +97,9 @@ class BackgroundStore(Store):
         thread = threading.Thread(target=self._run, name=f"haltgate-{self.describe()}", daemon=True)
         self._thread = thread
         thread.start()
+        # A program that ends without close() still writes its queued progress.
+        ref = weakref.ref(self)
+        atexit.register(_close_at_exit, ref)
 
     def _run(self) -> None:
         while not self._stopping.is_set():
@@ -107,7 +112,9 @@ class BackgroundStore(Store):
                 self._stopping.wait(self.tick_seconds)
 
     def close(self) -> None:
-        """Write queued progress, stop the background thread."""
+        """Write queued progress, stop the background thread (idempotent)."""
+        if self._stopping.is_set():
+            return
         self._stopping.set()
         self._wake.set()
         thread = self._thread
@@ -295,6 +302,12 @@ class BackgroundStore(Store):
         breaker.import_state(
             state_only, publish=True, guard=lambda: seq > self._own_seq.get(name, 0)
         )
+
+
+def _close_at_exit(ref: weakref.ref[BackgroundStore]) -> None:
+    store = ref()
+    if store is not None and not store._stopping.is_set():
+        store.close()
 
 
 class _WriteLock:
