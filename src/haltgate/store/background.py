@@ -71,6 +71,8 @@ class BackgroundStore(Store):
         self._down_reason: str | None = None
         self._state_lock = threading.Lock()
         self._adopters: list[RemoteAdopter] = []
+        # While save() holds the write lock: when its store_timeout runs out.
+        self._deadline: float | None = None
         # Change number of this process's last durable write, per breaker.
         self._own_seq: dict[str, int] = {}
         self._wake = threading.Event()
@@ -125,6 +127,13 @@ class BackgroundStore(Store):
             self._retry_unsaved()
         except Exception:
             logger.warning("store_close_flush_failed", extra={"store": self.describe()})
+
+    def _remaining(self) -> float:
+        """Seconds the current write may still wait (``store_timeout`` overall per call)."""
+        deadline = self._deadline
+        if deadline is None:
+            return self.store_timeout
+        return max(deadline - time.monotonic(), 0.001)
 
     def _locked(self) -> _WriteLock:
         """The write lock, taken within ``store_timeout`` (else StoreUnavailableError)."""
@@ -190,6 +199,7 @@ class BackgroundStore(Store):
         A restrictive change the store refuses is queued and retried in the background;
         the store blocks trading until it is durable (fail-closed)."""
         restrictive = not any(e.kind is EventKind.RESET for e in events)
+        deadline = time.monotonic() + self.store_timeout
         if self._down_reason is not None:
             if restrictive:
                 self._queue_unsaved(breaker, events)
@@ -203,12 +213,14 @@ class BackgroundStore(Store):
         try:
             with self._soft_lock:
                 self._soft_pending.pop(breaker.name, None)
+            self._deadline = deadline
             super().save(breaker, events)
         except StoreUnavailableError:
             if restrictive:
                 self._queue_unsaved(breaker, events)
             raise
         finally:
+            self._deadline = None
             self._write_lock.release()
 
     def _queue_unsaved(self, breaker: BaseCircuitBreaker, events: list[BreakerEvent]) -> None:

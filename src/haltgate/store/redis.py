@@ -156,8 +156,10 @@ class RedisStore(BackgroundStore):
         )
         self._client = redis.Redis.from_url(
             url,
-            socket_timeout=self.store_timeout,
-            socket_connect_timeout=self.store_timeout,
+            # A little below store_timeout so the whole call, parsing included, stays
+            # within it even when the server hangs.
+            socket_timeout=self.store_timeout * 0.8,
+            socket_connect_timeout=self.store_timeout * 0.8,
             retry=Retry(NoBackoff(), 0),
             retry_on_timeout=False,
             health_check_interval=0,
@@ -443,6 +445,10 @@ class RedisStore(BackgroundStore):
     def _resync(self) -> None:
         """Apply every breaker's stored state (after a (re)connect: messages sent while
         this process was disconnected are lost)."""
+        # Load the scripts now (a restarted server forgot them), so the first order after
+        # a (re)connect is still one round trip.
+        for script in (self._write_script, self._soft_script, self._rate_script):
+            self._client.script_load(script.script)
         head = self._client.get(self._key("audit", "head"))
         if head:
             self._audit_head = str(head)
@@ -471,12 +477,13 @@ class RedisRateWindow:
         self._clock: Clock = breaker.clock
         self._local = LocalRateWindow(self._window, self._clock, compact_above=self._limit)
         # From the last script reply: order times (Redis seconds), and Redis time minus
-        # our monotonic clock.
+        # this host's real monotonic clock (the window runs on Redis time, not on the
+        # breaker's clock, which may be a ManualClock).
         self._times: list[float] = []
         self._offset = 0.0
 
     def _redis_now(self) -> float:
-        return self._clock.monotonic() + self._offset
+        return time.monotonic() + self._offset
 
     def _run(self, limit: int) -> list[Any] | None:
         store = self._store
@@ -491,7 +498,7 @@ class RedisRateWindow:
                 return None
             raise
         now = int(reply[2]) / 1_000_000
-        self._offset = now - self._clock.monotonic()
+        self._offset = now - time.monotonic()
         recent = reply[4]
         self._times = sorted(
             int(float(recent[i + 1])) / 1_000_000 for i in range(0, len(recent), 2)
@@ -533,10 +540,13 @@ class RedisRateWindow:
                 self._times.remove(stamp)
 
     def frees_at(self, limit: int) -> float | None:
-        """Monotonic time when one more order fits (from the last reply)."""
+        """Time on the breaker's clock when one more order fits (from the last reply)."""
+        if self._store._down_reason is not None and self._store.fail_open:
+            return self._local.frees_at(limit)
         cutoff = self._redis_now() - self._window
         live = self._times[bisect_right(self._times, cutoff) :]
         if len(live) < limit:
             return None
         oldest_blocking = live[len(live) - limit]
-        return oldest_blocking + self._window - self._offset
+        wait = oldest_blocking + self._window - self._redis_now()
+        return self._clock.monotonic() + max(wait, 0.0)

@@ -219,6 +219,8 @@ class SQLiteStore(BackgroundStore):
     # ------------------------------------------------------------------ writes
     def _transaction(self) -> sqlite3.Connection:
         conn = self._writer
+        # Whatever the caller already waited for the write lock counts against its timeout.
+        conn.execute(f"PRAGMA busy_timeout = {max(int(self._remaining() * 1000), 1)}")
         conn.execute("BEGIN IMMEDIATE")
         return conn
 
