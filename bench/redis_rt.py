@@ -20,6 +20,7 @@ per-round ratios.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import shutil
 import socket
@@ -47,6 +48,27 @@ from .common import (
 from .setups import recommended_manager
 
 SECTION = "redis"
+
+# For the analysis: the smallest possible script (the floor of any script-based design),
+# and a slimmer rate script proposed in docs/benchmarks.md (no member counter key, one
+# PEXPIRE only when an order is added, no order times in the reply).
+RETURN_ONE = "return 1"
+SLIM_RATE_SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local window = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local count = redis.call('ZCARD', KEYS[1])
+local limit = tonumber(ARGV[1])
+local admitted = 0
+if limit < 0 or count < limit then
+  redis.call('ZADD', KEYS[1], now, ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], math.floor(window / 1000) + 1000)
+  count = count + 1
+  admitted = 1
+end
+return {admitted, count, now}
+"""
 RATIO_LIMIT = 1.5
 
 
@@ -283,21 +305,52 @@ def run(cfg: Config) -> Result:
                     "script(keys=keys, args=args)",
                     {"script": script, "keys": keys, "args": [100, 1000, 101]},
                 )
+            variants["return 1"] = sync_batch(
+                "one()", {"one": ping_client.register_script(RETURN_ONE)}
+            )
+            slim = ping_client.register_script(SLIM_RATE_SCRIPT)
+            variants["slim"] = sync_batch(
+                "slim(keys=keys, args=[100, 1000, f'{pid}-{next(seq)}'])",
+                {
+                    "slim": slim,
+                    "keys": [f"bench-slim-{os.getpid()}"],
+                    "pid": os.getpid(),
+                    "seq": itertools.count(),
+                },
+            )
             times = interleave(variants, cfg.rounds, batch)
             attempts = (cfg.rounds + 1) * batch
             ratio, _ = median_ratio(times["record_order"], times["ping"])
             result.data["timing"] = {"times": times, "ratio": ratio}
-            if "script" in times:
-                raw, _ = median_ratio(times["script"], times["ping"])
-                result.data["timing"]["script_ratio"] = raw
+            for key, label, note in (
+                (
+                    "script",
+                    "the store's rate script via plain redis-py",
+                    "analysis: Redis + reply parsing, no haltgate code",
+                ),
+                (
+                    "return 1",
+                    "EVALSHA of `return 1` via plain redis-py",
+                    "analysis: the floor of any Lua-script design",
+                ),
+                (
+                    "slim",
+                    "a slimmer rate script (proposal) via plain redis-py",
+                    "analysis: see docs/benchmarks.md",
+                ),
+            ):
+                if key not in times:
+                    continue
+                raw, _ = median_ratio(times[key], times["ping"])
+                result.data["timing"][f"{key}_ratio"] = raw
                 result.rows.append(
                     Row(
                         SECTION,
-                        "the store's rate script via plain redis-py vs raw PING",
-                        fmt_us(median(times["script"])),
+                        f"{label} vs raw PING",
+                        fmt_us(median(times[key])),
                         fmt_us(median(times["ping"])),
                         fmt_ratio(raw),
-                        "for the analysis: Redis + reply parsing, no haltgate code",
+                        note,
                     )
                 )
             result.rows.append(

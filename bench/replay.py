@@ -1,7 +1,9 @@
 """``haltgate replay`` of a long equity series with the recommended setup (no ``--config``).
 
 The CSV (``timestamp,portfolio_value,orders``: one-minute bars with ISO-8601 UTC
-timestamps, a seeded random walk with a few crashes, 0-3 orders per bar) is generated in a
+timestamps, a seeded random walk with a few crashes that trip the daily-loss breaker, a deep one
+near the end that latches the drawdown breaker, 0-1 orders per bar and a few bursts of 15
+that trip the order-rate breaker) is generated in a
 temporary directory and not timed. What is timed is the whole CLI, end to end, as a user
 runs it: ``python -c 'from haltgate.cli import main; main()' replay FILE --json`` in a
 subprocess (interpreter start, imports, parsing, every breaker, JSON output), best of
@@ -39,14 +41,17 @@ def write_csv(path: Path, rows: int, seed: int = 7) -> None:
     t = datetime(2024, 1, 1, tzinfo=UTC)
     step = timedelta(minutes=1)
     value = 100_000.0
+    period = max(rows // 8, 100)  # a few crashes and order bursts, whatever the length
     with path.open("w", encoding="ascii") as fh:
         fh.write("timestamp,portfolio_value,orders\n")
         lines = []
         for i in range(rows):
             value *= 1.0 + rng.gauss(0.0, 0.0008)
-            if i % 97_001 == 50_000:
-                value *= 0.88  # a crash: daily loss and drawdown should trip
-            orders = 12 if i % 50_003 == 25_000 else rng.choice((0, 0, 0, 1, 1, 2, 3))
+            if i % period == period // 2:
+                value *= 0.93  # a crash: the daily-loss breaker should trip
+            if i == rows * 9 // 10:
+                value *= 0.85  # a deep one near the end: drawdown trips and stays latched
+            orders = 15 if i % period == period // 4 else rng.choice((0, 0, 0, 0, 0, 0, 1))
             lines.append(f"{t.isoformat()},{value:.2f},{orders}\n")
             t += step
             if len(lines) >= 10_000:
