@@ -1,13 +1,13 @@
 """``haltgate replay`` of a long equity series with the recommended setup (no ``--config``).
 
 The CSV (``timestamp,portfolio_value,orders``: one-minute bars with ISO-8601 UTC
-timestamps, a seeded random walk with a few crashes that trip the daily-loss breaker, a deep one
-near the end that latches the drawdown breaker, 0-1 orders per bar and a few bursts of 15
-that trip the order-rate breaker) is generated in a
-temporary directory and not timed. What is timed is the whole CLI, end to end, as a user
-runs it: ``python -c 'from haltgate.cli import main; main()' replay FILE --json`` in a
-subprocess (interpreter start, imports, parsing, every breaker, JSON output), best of
-``repeats`` wall-clock runs and their median.
+timestamps; a seeded random walk with a few crashes that trip the daily-loss breaker and a
+deep one near the end that latches the drawdown breaker; 0-1 orders per bar and a few
+bursts of 15 that trip the order-rate breaker) is generated in a temporary directory and
+not timed. What is timed is the whole CLI, end to end, as a user runs it:
+``python -c 'from haltgate.cli import main; main()' replay FILE --json`` in a subprocess
+(interpreter start, imports, parsing, every breaker, JSON output); the figure is the median
+wall-clock time of ``repeats`` runs.
 """
 
 from __future__ import annotations
