@@ -34,7 +34,7 @@ from .breakers import (
 )
 from .config import TradingBreakerConfig
 from .kill_switch import KillSwitch
-from .provider import ProviderError, call_provider, check_provider
+from .provider import ProviderCaller, ProviderError, check_provider
 
 __all__ = ["TradingCircuitBreakers"]
 
@@ -75,6 +75,7 @@ class TradingCircuitBreakers:
         the_store = MemoryStore() if store is None else open_store(store)
         self.config = config
         self._portfolio = portfolio
+        self._provider = ProviderCaller(portfolio, config.provider_timeout_seconds)
         self._breakers: FacadeBreakers = build_breakers(config)
         self._manager = CircuitBreakerManager(
             breakers=self._breakers.all(), store=the_store, clock=clock
@@ -228,7 +229,9 @@ class TradingCircuitBreakers:
 
     async def start_monitoring(self) -> None:
         """Poll the provider every ``check_interval_seconds`` in an asyncio task (one
-        :meth:`check_once` per round). Calling it again while running does nothing."""
+        :meth:`check_once` per round). The first round runs before this returns, so the
+        next :meth:`can_trade` already reflects the portfolio. Calling it again while
+        running does nothing."""
         if self.is_monitoring:
             return
         stop = asyncio.Event()
@@ -236,6 +239,7 @@ class TradingCircuitBreakers:
         self._monitor = asyncio.get_running_loop().create_task(
             self._run(stop), name="haltgate-trading-monitor"
         )
+        await self.check_once()
         logger.info(
             "trading_monitoring_started",
             extra={"interval_seconds": self.config.check_interval_seconds},
@@ -262,14 +266,17 @@ class TradingCircuitBreakers:
     async def _run(self, stop: asyncio.Event) -> None:
         interval = self.config.check_interval_seconds
         while not stop.is_set():
+            # start_monitoring ran the first round itself.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval)
+            if stop.is_set():
+                break
             try:
                 await self.check_once()
             except Exception:
                 # check_once handles provider failures; this guards against the rest so
                 # that monitoring never dies silently.
                 logger.exception("trading_monitoring_check_failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), interval)
 
     async def check_once(self) -> bool:
         """One monitoring round: read the provider and feed the breakers.
@@ -316,9 +323,7 @@ class TradingCircuitBreakers:
         method = getattr(self._portfolio, "get_market_price", None)
         if not callable(method):
             return None
-        raw = await call_provider(
-            method, timeout=self.config.provider_timeout_seconds, method="get_market_price"
-        )
+        raw = await self._provider.call("get_market_price")
         if raw is None:
             return None
         try:
@@ -329,12 +334,7 @@ class TradingCircuitBreakers:
         return price
 
     async def _ask_decimal(self, method: str, *args: Any) -> Decimal:
-        raw = await call_provider(
-            getattr(self._portfolio, method),
-            *args,
-            timeout=self.config.provider_timeout_seconds,
-            method=method,
-        )
+        raw = await self._provider.call(method, *args)
         try:
             return to_decimal(raw, f"{method}()")
         except InvalidInputError as exc:

@@ -9,7 +9,9 @@ loss today; ``get_max_drawdown()`` → ``Decimal("-12.0")`` is 12 % below the pe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
+import threading
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
@@ -19,8 +21,8 @@ from ..errors import InvalidTypeError
 __all__ = [
     "REQUIRED_METHODS",
     "PortfolioProvider",
+    "ProviderCaller",
     "ProviderError",
-    "call_provider",
     "check_provider",
 ]
 
@@ -80,23 +82,74 @@ def check_provider(portfolio: Any) -> None:
             )
 
 
-async def call_provider(fn: Callable[..., Any], *args: Any, timeout: float, method: str) -> Any:
-    """Call a sync or async provider method with a time limit.
+class ProviderCaller:
+    """Calls a provider's methods (sync or async) with a time limit.
 
-    A sync method runs in a worker thread so that one that hangs cannot stall the event
-    loop (the thread is abandoned after the timeout). Any failure, including the timeout,
-    is raised as :class:`ProviderError`.
+    A sync method runs in its own daemon thread so that one that hangs can stall neither
+    the event loop nor its shutdown; the thread is abandoned after the timeout. At most
+    ``max_stuck`` abandoned calls may be outstanding: beyond that, calls fail at once
+    instead of piling up threads behind a provider that never answers. Every failure,
+    including the timeout, is raised as :class:`ProviderError`.
     """
-    try:
-        if inspect.iscoroutinefunction(fn):
-            return await asyncio.wait_for(fn(*args), timeout)
-        result = await asyncio.wait_for(asyncio.to_thread(fn, *args), timeout)
-        if inspect.isawaitable(result):
-            result = await asyncio.wait_for(result, timeout)
-        return result
-    except asyncio.CancelledError:
-        raise
-    except TimeoutError as exc:
-        raise ProviderError(method, TimeoutError(f"no answer within {timeout:g}s")) from exc
-    except Exception as exc:
-        raise ProviderError(method, exc) from exc
+
+    def __init__(self, portfolio: Any, timeout: float, *, max_stuck: int = 4) -> None:
+        self._portfolio = portfolio
+        self.timeout = timeout
+        self.max_stuck = max_stuck
+        self._lock = threading.Lock()
+        self._running = 0
+
+    async def call(self, method: str, *args: Any) -> Any:
+        """``portfolio.<method>(*args)``, awaited if it returns an awaitable."""
+        fn = getattr(self._portfolio, method)
+        try:
+            if inspect.iscoroutinefunction(fn):
+                return await asyncio.wait_for(fn(*args), self.timeout)
+            result = await asyncio.wait_for(self._in_thread(fn, args), self.timeout)
+            if inspect.isawaitable(result):
+                result = await asyncio.wait_for(result, self.timeout)
+            return result
+        except asyncio.CancelledError:
+            raise
+        except TimeoutError as exc:
+            raise ProviderError(
+                method, TimeoutError(f"no answer within {self.timeout:g}s")
+            ) from exc
+        except ProviderError:
+            raise
+        except Exception as exc:
+            raise ProviderError(method, exc) from exc
+
+    def _in_thread(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> asyncio.Future[Any]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        with self._lock:
+            if self._running >= self.max_stuck:
+                raise ProviderError(
+                    getattr(fn, "__name__", "provider"),
+                    RuntimeError(f"{self._running} earlier calls have not returned"),
+                )
+            self._running += 1
+
+        def settle(ok: bool, value: Any) -> None:
+            if future.done():
+                return
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
+
+        def work() -> None:
+            try:
+                outcome: tuple[bool, Any] = (True, fn(*args))
+            except BaseException as exc:
+                outcome = (False, exc)
+            finally:
+                with self._lock:
+                    self._running -= 1
+            # A closed loop means nobody is waiting any more.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(settle, *outcome)
+
+        threading.Thread(target=work, name="haltgate-provider-call", daemon=True).start()
+        return future
