@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from conftest import FakePortfolio, run
+from trading_fakes import FakePortfolio, run
 
 from haltgate import AuthorizationError, BreakerEvent, CircuitBreakerState, InvalidInputError
 

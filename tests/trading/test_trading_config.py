@@ -7,7 +7,7 @@ import dataclasses
 from decimal import Decimal
 
 import pytest
-from conftest import FakePortfolio
+from trading_fakes import FakePortfolio
 
 from haltgate import (
     HaltgateError,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from conftest import SECRET, FakePortfolio, run
+from trading_fakes import SECRET, FakePortfolio, run
 
 from haltgate import (
     AuthorizationError,

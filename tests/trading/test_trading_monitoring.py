@@ -9,7 +9,7 @@ import time
 from decimal import Decimal
 
 import pytest
-from conftest import run
+from trading_fakes import run
 
 
 def test_check_once_feeds_the_breakers(make, portfolio):
@@ -123,7 +123,7 @@ def test_start_monitoring_checks_before_returning(make, sync_portfolio):
 
 
 def test_stop_monitoring_is_prompt_during_a_hang(make):
-    from conftest import AsyncFakePortfolio
+    from trading_fakes import AsyncFakePortfolio
 
     fake = AsyncFakePortfolio()
     breakers = make(fake, check_interval_seconds=0.01, provider_timeout_seconds=30)

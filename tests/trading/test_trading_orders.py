@@ -7,7 +7,7 @@ import asyncio
 import threading
 from decimal import Decimal
 
-from conftest import run
+from trading_fakes import run
 
 from haltgate import BreakerEvent
 

@@ -239,7 +239,10 @@ class TradingCircuitBreakers:
         self._monitor = asyncio.get_running_loop().create_task(
             self._run(stop), name="haltgate-trading-monitor"
         )
-        await self.check_once()
+        try:
+            await self.check_once()
+        except Exception:
+            logger.exception("trading_monitoring_check_failed")
         logger.info(
             "trading_monitoring_started",
             extra={"interval_seconds": self.config.check_interval_seconds},
