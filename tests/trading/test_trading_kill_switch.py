@@ -3,6 +3,7 @@ wrong keys (which survives a restart on the same store), audit and events."""
 
 from __future__ import annotations
 
+import threading
 from decimal import Decimal
 
 import pytest
@@ -156,3 +157,33 @@ def test_reset_with_a_valid_key_while_not_tripped(make):
     breakers.register_warning_callback(seen.append)
     assert breakers.reset_kill_switch(SECRET) is True
     assert seen[-1].details["kill_switch_attempt"] == "accepted"
+
+
+def test_a_damaged_hash_is_refused_not_crashed(make):
+    breakers, _ = _tripped(make, kill_switch_key_hash="scrypt$16384$8$1$broken")
+    with pytest.raises(AuthorizationError, match="damaged"):
+        breakers.reset_kill_switch(SECRET)
+    assert _audit(breakers)[-1][1]["outcome"] == "bad_hash"
+    assert breakers.get_breaker("max_drawdown").is_tripped
+
+
+def test_concurrent_wrong_keys_cannot_exceed_five_attempts(make):
+    breakers, _ = _tripped(make)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def attempt() -> None:
+        try:
+            breakers.reset_kill_switch("wrong")
+        except AuthorizationError as refused:
+            with lock:
+                outcomes.append(str(refused))
+
+    threads = [threading.Thread(target=attempt) for _ in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(outcomes) == 10
+    assert sum(o.startswith("Wrong") for o in outcomes) == 5
+    assert sum(o.startswith("Kill switch resets are locked out") for o in outcomes) == 5

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..breakers.threshold import ThresholdCircuitBreaker
 from ..clock import Clock
-from ..errors import AuthorizationError, StoreUnavailableError
+from ..errors import AuthorizationError, InvalidInputError, StoreUnavailableError
 from ..events import BreakerEvent, EventKind
 from ..keys import verify_key
 from ..store.base import Store
@@ -119,7 +119,13 @@ class KillSwitch:
                     "TradingBreakerConfig(kill_switch_key_hash=...) (keep the secret itself "
                     "out of the config)",
                 )
-            elif not verify_key(auth_key, self._key_hash):
+            elif (matches := self._matches(auth_key, self._key_hash)) is None:
+                outcome, message = (
+                    "bad_hash",
+                    "kill_switch_key_hash is damaged (not a hash made by "
+                    "haltgate.hash_key(secret)): make a new one and configure it",
+                )
+            elif not matches:
                 self._failures += 1
                 if self._failures >= self.max_failed_attempts:
                     self._locked_at = self._clock.now().isoformat()
@@ -153,6 +159,14 @@ class KillSwitch:
         return True
 
     # ------------------------------------------------------------------ internals
+    @staticmethod
+    def _matches(auth_key: Any, key_hash: str) -> bool | None:
+        """Constant-time check of ``auth_key``; ``None`` when the hash itself is damaged."""
+        try:
+            return verify_key(auth_key, key_hash)
+        except InvalidInputError:
+            return None
+
     def _remaining_locked(self) -> float:
         until = self._locked_until
         if until is None:
