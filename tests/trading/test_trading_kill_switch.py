@@ -187,3 +187,30 @@ def test_concurrent_wrong_keys_cannot_exceed_five_attempts(make):
     assert len(outcomes) == 10
     assert sum(o.startswith("Wrong") for o in outcomes) == 5
     assert sum(o.startswith("Kill switch resets are locked out") for o in outcomes) == 5
+
+
+def test_lockout_and_trip_survive_a_restart_on_sqlite(tmp_path, clock, key_hash):
+    url = f"sqlite:///{tmp_path / 'haltgate.db'}"
+    config = TradingBreakerConfig(kill_switch_key_hash=key_hash, connection_timeout_seconds=86400)
+    fake = FakePortfolio()
+    fake.drawdown = Decimal("-10")
+    first = TradingCircuitBreakers(fake, config, clock=clock, store=url)
+    run(first.check_once())
+    for _ in range(5):
+        with pytest.raises(AuthorizationError):
+            first.reset_kill_switch("wrong")
+    first.close()
+
+    second = TradingCircuitBreakers(FakePortfolio(), config, clock=clock, store=url)
+    try:
+        assert second.get_breaker("max_drawdown").is_tripped
+        with pytest.raises(AuthorizationError, match="locked out"):
+            second.reset_kill_switch(SECRET)
+        clock.advance(300)
+        assert second.reset_kill_switch(SECRET) is True
+        events = [e.event for e in second.store.iter_audit()]
+        assert events.count("kill_switch_reset_refused") == 6
+        assert events[-2:] == ["kill_switch_reset_accepted", "breaker_reset"]
+        assert second.store.verify_audit().ok
+    finally:
+        second.close()

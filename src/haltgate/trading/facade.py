@@ -492,5 +492,10 @@ class TradingCircuitBreakers:
             "timestamp": self._clock.now(),
         }
 
+    def close(self) -> None:
+        """Close the store (its connections and background threads). Stop monitoring
+        first with :meth:`stop_monitoring`."""
+        self._manager.close()
+
     def __repr__(self) -> str:
         return f"<TradingCircuitBreakers {self._manager.get_status()}>"
