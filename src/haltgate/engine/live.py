@@ -178,6 +178,7 @@ class LiveTradingEngine:
         self.clock: Clock = clock if clock is not None else self._manager.clock or SystemClock()
         self.gate = OrderGate(self._manager)
         self.orders: list[Order] = []
+        self._known: set[int] = set()
         self.context = TradingContext(self)
         self._pending_trips: list[BreakerEvent] = []
         self._blocked = False
@@ -324,13 +325,19 @@ class LiveTradingEngine:
         ok, result = await self._call_strategy(call, context, checked)
         queued = context._queue
         context._queue = []
-        if ok and result is not None and not isinstance(result, Order):
-            queued.extend(o for o in result if isinstance(o, Order))
-        elif ok and isinstance(result, Order):
-            queued.append(result)
+        # Orders may also be returned; one already queued (``return context.buy(...)``) is
+        # sent once.
+        returned: list[Any] = []
+        if ok and isinstance(result, Order):
+            returned = [result]
+        elif ok and isinstance(result, Iterable) and not isinstance(result, (str, bytes)):
+            returned = list(result)
+        for item in returned:
+            if isinstance(item, Order) and not any(item is q for q in queued):
+                queued.append(item)
         for order in queued:
             if not ok:
-                self.orders.append(order)
+                self._remember(order)
                 self.gate.admit(order, refusals=["not sent: the strategy raised during this bar"])
                 continue
             await self.submit(order)
@@ -342,8 +349,8 @@ class LiveTradingEngine:
             raise InvalidTypeError("order", order, "must be an Order")
         if order.created_at is None:
             order.created_at = self.clock.now()
-        if order not in self.orders:
-            self.orders.append(order)
+        if id(order) not in self._known:
+            self._remember(order)
         refusals, reduce_only = await self._engine_refusals(order)
         reasons = self.gate.admit(order, reduce_only=reduce_only, refusals=refusals)
         if reasons:
@@ -484,6 +491,10 @@ class LiveTradingEngine:
         clock = self.clock
         if isinstance(clock, ManualClock) and when > clock.now():
             clock.set(when)
+
+    def _remember(self, order: Order) -> None:
+        self.orders.append(order)
+        self._known.add(id(order))
 
     def _record_error(self, error: BaseException, category: str, event: str) -> None:
         logger.error(event, extra={"error": repr(error)[:500], "category": category})
