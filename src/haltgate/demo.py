@@ -464,7 +464,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seed", type=int, default=7, help="random seed (default: %(default)s)")
     args = parser.parse_args(argv)
-    return run_demo(args.db, seed=args.seed)
+    try:
+        return run_demo(args.db, seed=args.seed)
+    except BrokenPipeError:  # e.g. `haltgate demo | head`: the reader left, nothing to say
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

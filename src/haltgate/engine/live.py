@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
@@ -180,6 +181,8 @@ class LiveTradingEngine:
         self.orders: list[Order] = []
         self._known: set[int] = set()
         self.context = TradingContext(self)
+        # Trips may be reported from other threads (a store's sync thread): guarded.
+        self._pending_lock = threading.Lock()
         self._pending_trips: list[BreakerEvent] = []
         self._blocked = False
         self._paused_reason: str | None = None
@@ -430,7 +433,8 @@ class LiveTradingEngine:
     # ------------------------------------------------------------------ breakers
     def _on_event(self, event: BreakerEvent) -> None:
         if event.kind in (EventKind.TRIPPED, EventKind.HALTED):
-            self._pending_trips.append(event)
+            with self._pending_lock:
+                self._pending_trips.append(event)
 
     async def _observe_portfolio(self) -> Decimal | None:
         try:
@@ -446,7 +450,8 @@ class LiveTradingEngine:
 
     async def _react(self) -> None:
         """Apply ``on_trip`` to trips seen since the last call; log pauses and resumes."""
-        trips, self._pending_trips = self._pending_trips, []
+        with self._pending_lock:
+            trips, self._pending_trips = self._pending_trips, []
         blocked = not self._manager.can_trade()
         if trips or (blocked and not self._blocked):
             reasons = [f"{e.breaker_name}: {e.reason}" for e in trips] or (
