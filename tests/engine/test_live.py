@@ -348,3 +348,31 @@ def test_constructor_validation() -> None:
         LiveTradingEngine(object(), PaperBroker(portal), portal, mgr)
     with pytest.raises(TypeError, match="circuit_breakers"):
         LiveTradingEngine(lambda c, b: None, PaperBroker(portal), portal, object())  # type: ignore[arg-type]
+
+
+def test_unreadable_portfolio_value_is_an_error_and_the_bar_places_no_orders() -> None:
+    errors = ErrorRateCircuitBreaker(max_errors=5)
+    drawdown = DrawdownCircuitBreaker(Decimal("0.10"))
+    mgr, _ = manager(errors, drawdown)
+    portal = DataPortal(minute_bars([100, 100, 100]))
+    calls: list[int] = []
+
+    class Blind(PaperBroker):
+        def get_account_value(self) -> Decimal:
+            calls.append(1)
+            if len(calls) == 2:
+                raise TimeoutError("account endpoint timed out")
+            if len(calls) == 3:
+                return Decimal("NaN")
+            return super().get_account_value()
+
+    engine = LiveTradingEngine(
+        strategy=lambda context, bar: context.buy("XYZ", 1),
+        broker_adapter=Blind(portal),
+        data_portal=portal,
+        circuit_breakers=mgr,
+    )
+    engine.run_sync()
+    assert len(engine.orders) == 1  # only the first bar had a valuation
+    assert errors.get_error_count() == 2
+    assert errors.get_trip_details() == {}

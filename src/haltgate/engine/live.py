@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..clock import Clock, ManualClock, SystemClock
-from ..errors import InvalidInputError, InvalidTypeError
+from ..errors import HaltgateError, InvalidInputError, InvalidTypeError
 from ..events import BreakerEvent, EventKind, Listener
 from ..values import Number, to_decimal
 from .data import Bar, DataPortal
@@ -445,7 +445,11 @@ class LiveTradingEngine:
             self._record_error(exc, "broker", "portfolio_value_unavailable")
             return None
         if self._manager.accepts_observation("current_portfolio_value"):
-            self._manager.can_trade(current_portfolio_value=value)
+            try:
+                self._manager.can_trade(current_portfolio_value=value)
+            except HaltgateError as exc:  # a value the breakers refuse is no valuation
+                self._record_error(exc, "broker", "portfolio_value_refused")
+                return None
         return value
 
     async def _react(self) -> None:
