@@ -376,3 +376,33 @@ def test_unreadable_portfolio_value_is_an_error_and_the_bar_places_no_orders() -
     assert len(engine.orders) == 1  # only the first bar had a valuation
     assert errors.get_error_count() == 2
     assert errors.get_trip_details() == {}
+
+
+def test_cancel_all_on_an_operator_halt_between_bars() -> None:
+    async def scenario() -> tuple[list[Order], PaperBroker, Recorder]:
+        manual = ManualCircuitBreaker()
+        mgr, _ = manager(manual)
+        portal = DataPortal()
+        broker = PaperBroker(portal)
+        engine = LiveTradingEngine(
+            strategy=lambda c, b: c.buy("XYZ", 10, limit_price=90),
+            broker_adapter=broker,
+            data_portal=portal,
+            circuit_breakers=mgr,
+            on_trip="cancel_all",
+        )
+        seen = Recorder()
+        engine.add_listener(seen)
+        bars = minute_bars([100, 100])
+        await engine.process_bar(bars[0])
+        assert engine.working_orders() == engine.orders
+        mgr.halt_all(reason="operator says stop", operator="ops")
+        await engine.process_bar(bars[1])
+        await engine.finish()
+        return engine.orders, broker, seen
+
+    orders, broker, seen = asyncio.run(scenario())
+    assert [o.status for o in orders] == [OrderStatus.CANCELLED, OrderStatus.REJECTED]
+    assert orders[1].reject_reasons == ["manual: operator says stop"]
+    assert broker.get_open_orders() == []
+    assert [e.kind for e in seen.events] == ["halted", "order_refused"]
