@@ -6,12 +6,15 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from engine_support import Recorder, manager
+from engine_support import START, Recorder, manager
 
 from haltgate import (
+    CircuitBreakerManager,
     DrawdownCircuitBreaker,
     ErrorRateCircuitBreaker,
     ManualCircuitBreaker,
+    ManualClock,
+    MemoryStore,
     OrderRateCircuitBreaker,
 )
 from haltgate.engine import Order, OrderStatus
@@ -110,3 +113,23 @@ def test_failed_submission_is_recorded_as_an_error() -> None:
 def test_gate_needs_a_manager() -> None:
     with pytest.raises(TypeError):
         OrderGate(object())  # type: ignore[arg-type]
+
+
+def test_an_unreachable_store_refuses_even_reducing_orders() -> None:
+    class Unreachable(MemoryStore):
+        down = False
+
+        def blocking_reason(self) -> str | None:
+            return "store unavailable (fail-closed)" if self.down else None
+
+    store = Unreachable()
+    drawdown = DrawdownCircuitBreaker(Decimal("0.10"))
+    mgr = CircuitBreakerManager(store=store, clock=ManualClock(START))
+    mgr.add_breaker(drawdown)
+    gate = OrderGate(mgr)
+    assert gate.admit(Order.make("XYZ", -1), reduce_only=True) == []
+    store.down = True
+    order = Order.make("XYZ", -1)
+    assert gate.admit(order, reduce_only=True) == ["store unavailable (fail-closed)"]
+    assert order.status is OrderStatus.REJECTED
+    assert gate.admit(Order.make("XYZ", 1)) == ["store unavailable (fail-closed)"]
