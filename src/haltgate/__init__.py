@@ -51,6 +51,7 @@ from .events import BreakerEvent, EventKind
 from .keys import hash_key, new_token, verify_key
 from .manager import CircuitBreakerManager
 from .store import MemoryStore, Store, open_store
+from .trading import PortfolioProvider, TradingBreakerConfig, TradingCircuitBreakers
 
 __version__ = "0.1.0"
 
@@ -95,11 +96,14 @@ __all__ = [
     "OrderStatus",
     "OrderType",
     "PaperBroker",
+    "PortfolioProvider",
     "PositionConcentrationCircuitBreaker",
     "Store",
     "StoreUnavailableError",
     "SystemClock",
+    "TradingBreakerConfig",
     "TradingCalendar",
+    "TradingCircuitBreakers",
     "UTCDailyCalendar",
     "VolatilityCircuitBreaker",
     "__version__",
