@@ -11,21 +11,16 @@ with the PaperBroker and a DataPortal on a ManualClock.
 from __future__ import annotations
 
 import asyncio
-import glob
 import textwrap
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
+from _seeds import seed_text
 
 import haltgate
 from haltgate.engine import OrderStatus
-
-SEED_GLOB = str(
-    Path(__file__).resolve().parents[2] / ".." / ".." / "shared" / "seeds" / "000_*.txt"
-)
 
 INTEGRATION = """\
 from rustybt.live import LiveTradingEngine
@@ -95,17 +90,13 @@ except BrokerError as e:
 """
 
 
-def _seed_text() -> str | None:
-    paths = sorted(glob.glob(SEED_GLOB))
-    return Path(paths[0]).read_text(encoding="utf-8") if paths else None
+def _seed_text() -> str:
+    return seed_text("000")
 
 
 @pytest.mark.parametrize("snippet", [INTEGRATION, BAD, GOOD, MINIMUM, ERROR_RATE])
 def test_snippets_are_verbatim_from_the_guide(snippet: str) -> None:
-    seed = _seed_text()
-    if seed is None:
-        pytest.skip("seed file not available in this checkout")
-    assert snippet in seed
+    assert snippet in _seed_text()
 
 
 def _ported(snippet: str) -> str:
