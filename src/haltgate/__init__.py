@@ -24,6 +24,7 @@ from .breakers import (
     VolatilityCircuitBreaker,
 )
 from .calendars import DailyRollCalendar, ExchangeCalendar, TradingCalendar, UTCDailyCalendar
+from .callbreaker import CircuitBreaker, CircuitBreakerConfig, CircuitState, CircuitType
 from .clock import Clock, ManualClock, SystemClock
 from .errors import (
     AuthorizationError,
@@ -52,11 +53,15 @@ __all__ = [
     "AuthorizationError",
     "BaseCircuitBreaker",
     "BreakerEvent",
+    "CircuitBreaker",
+    "CircuitBreakerConfig",
     "CircuitBreakerManager",
     "CircuitBreakerState",
     "CircuitBreakerType",
     "CircuitOpenError",
     "CircuitOpenException",
+    "CircuitState",
+    "CircuitType",
     "Clock",
     "ConfigError",
     "ConnectionCircuitBreaker",
