@@ -53,7 +53,10 @@ class SlidingWindowCounter:
                 or (
                     self.compact_above is not None
                     and self._count >= self.compact_above
-                    and now - last[0] <= self._resolution
+                    # Same grid cell only: merging whenever the previous (already moved)
+                    # entry is near would chain a steady stream into one entry that never
+                    # expires. Within a cell an event stays counted < resolution longer.
+                    and now // self._resolution == last[0] // self._resolution
                 )
             ):
                 last[0] = max(last[0], now)
