@@ -20,7 +20,12 @@ from .breakers.manual import ManualCircuitBreaker
 from .breakers.order_rate import OrderRateCircuitBreaker
 from .breakers.state import BLOCKING_STATES, CircuitBreakerState
 from .clock import Clock, SystemClock
-from .errors import InvalidInputError, InvalidTypeError
+from .errors import (
+    InvalidInputError,
+    InvalidTypeError,
+    StoreUnavailableError,
+    UnknownBreakerError,
+)
 from .events import BreakerEvent, EventKind, Listener, ListenerSet
 from .values import to_text
 
@@ -93,12 +98,25 @@ class CircuitBreakerManager:
         self._quiet = False
         self._generation = 0
         self._store = None
+        # Manual breakers added because another process halted them (see _adopt_remote).
+        self._adopted: set[str] = set()
         if store is not None:
             from .store import open_store
 
             self._store = open_store(store)
+            # Fail-closed: the store tells us when it becomes unreachable or reachable
+            # again, so the quiet fast path is dropped and can_trade() asks it.
+            self._store.add_availability_watcher(self._store_changed)
+            adopt = getattr(self._store, "add_remote_adopter", None)
+            if adopt is not None:
+                adopt(self._adopt_remote)
         for breaker in breakers:
             self.add_breaker(breaker)
+        if self._store is not None and "manual" not in self._breakers:
+            # A kill switch thrown before this process started still stops it.
+            snapshot = self._store.load_snapshot("manual")
+            if snapshot is not None and snapshot.get("type") == "manual":
+                self._adopt_remote("manual", snapshot)
 
     # ------------------------------------------------------------------ breakers
     @property
@@ -116,6 +134,9 @@ class CircuitBreakerManager:
         if not isinstance(breaker, BaseCircuitBreaker):
             raise InvalidTypeError("breaker", breaker, "must be a BaseCircuitBreaker")
         with self._lock:
+            if breaker.name in self._adopted:
+                # The caller's own breaker replaces the stand-in; attach restores the halt.
+                self.remove_breaker(breaker.name)
             if breaker.name in self._breakers:
                 raise InvalidInputError(
                     "breaker", breaker.name, "a breaker with this name is already added"
@@ -130,11 +151,24 @@ class CircuitBreakerManager:
             breaker.add_listener(self._forward)
             self._rebuild()
 
+    def _named(self, name: Any) -> BaseCircuitBreaker:
+        """The breaker called ``name``; refuses a missing one naming the parameter."""
+        key = to_text(name, "name")
+        breaker = self._breakers.get(key)
+        if breaker is None:
+            raise UnknownBreakerError(
+                "name", name, f"no breaker with this name (have {sorted(self._breakers)})"
+            )
+        return breaker
+
     def remove_breaker(self, name: str) -> BaseCircuitBreaker:
-        """Remove and return the breaker called ``name`` (``KeyError`` if absent)."""
+        """Remove and return the breaker called ``name`` (:class:`UnknownBreakerError`, a
+        ``KeyError``, if absent)."""
         with self._lock:
-            breaker = self._breakers.pop(name)
-            self._routes.pop(name, None)
+            breaker = self._named(name)
+            self._adopted.discard(breaker.name)
+            del self._breakers[breaker.name]
+            self._routes.pop(breaker.name, None)
             breaker._watchers = tuple(w for w in breaker._watchers if w != self._changed)
             breaker.remove_listener(self._forward)
             if self._store is not None:
@@ -163,6 +197,23 @@ class CircuitBreakerManager:
         )
         self._changed(None)
 
+    def _store_changed(self) -> None:
+        self._changed(None)
+
+    def _adopt_remote(self, name: str, snapshot: Any) -> None:
+        """Another process halted a manual breaker this manager does not have (an
+        operator's kill switch): add it, restored from the store."""
+        if snapshot.get("type") != "manual" or snapshot.get("state") == "NORMAL":
+            return
+        with self._lock:
+            if name not in self._breakers:
+                self.add_breaker(ManualCircuitBreaker(name=name))
+                self._adopted.add(name)
+
+    def _store_blocking(self) -> str | None:
+        store = self._store
+        return None if store is None else store.blocking_reason()
+
     def _changed(self, _breaker: BaseCircuitBreaker | None) -> None:
         with self._flag_lock:
             self._generation += 1
@@ -177,11 +228,13 @@ class CircuitBreakerManager:
             return True
         return self._evaluate(observations)
 
-    def _evaluate(self, observations: dict[str, Any]) -> bool:
-        generation = self._generation
+    def _route_observations(
+        self, observations: dict[str, Any]
+    ) -> list[tuple[BaseCircuitBreaker, _Route, dict[str, Any]]]:
+        """Each breaker with the observations it accepts, validated: a refused observation
+        (unknown keyword or bad value) raises before any breaker has seen any of them."""
+        plan = []
         unknown = set(observations)
-        ok = True
-        may_be_quiet = True
         for breaker in self._ordered:
             route = self._routes[breaker.name]
             if route.any_keyword:
@@ -189,6 +242,27 @@ class CircuitBreakerManager:
             else:
                 given = {k: v for k, v in observations.items() if k in route.accepts}
             unknown.difference_update(given)
+            converters = type(breaker)._observations
+            for key, value in given.items():
+                convert = converters.get(key)
+                if convert is not None and value is not None:
+                    given[key] = convert(value, key)
+            plan.append((breaker, route, given))
+        if unknown and self._ordered:
+            name = sorted(unknown)[0]
+            raise InvalidInputError(
+                name, observations[name], "no breaker in this manager accepts this observation"
+            )
+        return plan
+
+    def _evaluate(self, observations: dict[str, Any]) -> bool:
+        generation = self._generation
+        ok = True
+        may_be_quiet = True
+        plan = self._route_observations(observations)
+        if self._store_blocking() is not None:
+            ok = may_be_quiet = False
+        for breaker, route, given in plan:
             if given and route.required <= given.keys():
                 allowed = breaker.can_trade(**given)
                 if not type(breaker)._pure_state_read:
@@ -202,11 +276,6 @@ class CircuitBreakerManager:
                 ok = False
             if type(breaker)._time_sensitive:
                 may_be_quiet = False
-        if unknown and self._ordered:
-            name = sorted(unknown)[0]
-            raise InvalidInputError(
-                name, observations[name], "no breaker in this manager accepts this observation"
-            )
         if ok and may_be_quiet:
             with self._flag_lock:
                 if self._generation == generation:
@@ -234,6 +303,9 @@ class CircuitBreakerManager:
         """Why trading is refused now: ``"name: reason"`` per tripped breaker, and full
         order windows."""
         reasons = [f"{name}: {why}" for name, why in self.get_trip_reasons().items()]
+        store_reason = self._store_blocking()
+        if store_reason is not None:
+            reasons.insert(0, store_reason)
         for breaker in self._rate_breakers:
             if not breaker.is_tripped and breaker._blocks():
                 reasons.append(f"{breaker.name}: order window full")
@@ -273,6 +345,14 @@ class CircuitBreakerManager:
         if not self.can_trade():
             self._refuse("trading is blocked: " + "; ".join(self.get_blocking_reasons()))
             return False
+        try:
+            return self._admit(rate)
+        except StoreUnavailableError as exc:
+            # A shared order window that cannot be reached admits nothing (fail-closed).
+            self._refuse(f"trading is blocked: {exc}")
+            return False
+
+    def _admit(self, rate: tuple[OrderRateCircuitBreaker, ...]) -> bool:
         if len(rate) == 1:
             if rate[0].try_record_order():
                 return True
@@ -281,24 +361,34 @@ class CircuitBreakerManager:
         events: list[BreakerEvent] = []
         taken: list[tuple[OrderRateCircuitBreaker, object]] = []
         refused_by: str | None = None
+        failure: StoreUnavailableError | None = None
         locks = [b._lock for b in rate]
         for lock in locks:
             lock.acquire()
         try:
             for breaker in rate:
-                token = breaker._reserve_locked(events)
+                try:
+                    token = breaker._reserve_locked(events)
+                except StoreUnavailableError as exc:
+                    failure, token = exc, None
                 if token is None:
                     refused_by = breaker.name
                     break
                 taken.append((breaker, token))
             if refused_by is not None:
                 for breaker, token in taken:
-                    breaker._cancel_locked(token)
+                    try:
+                        breaker._cancel_locked(token)
+                    except StoreUnavailableError:
+                        # The shared window keeps the slot until it ages out: safe side.
+                        logger.warning("order_cancel_failed", extra={"breaker": breaker.name})
         finally:
             for lock in reversed(locks):
                 lock.release()
         for breaker in rate:
             breaker._publish([e for e in events if e.breaker_name == breaker.name])
+        if failure is not None:
+            raise failure
         if refused_by is not None:
             self._refuse(f"order window of {refused_by} is full")
             return False
@@ -332,8 +422,9 @@ class CircuitBreakerManager:
 
     # ------------------------------------------------------------------ operator actions
     def reset(self, name: str, operator: str | None = None, reason: str | None = None) -> None:
-        """Reset the breaker called ``name`` (``KeyError`` if absent)."""
-        self._breakers[name].reset(operator=operator, reason=reason)
+        """Reset the breaker called ``name`` (:class:`UnknownBreakerError`, a ``KeyError``,
+        if absent)."""
+        self._named(name).reset(operator=operator, reason=reason)
 
     def reset_all(self, operator: str | None = None, reason: str | None = None) -> None:
         """Reset every tripped or halted breaker (use with caution)."""
