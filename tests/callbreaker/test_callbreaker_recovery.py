@@ -151,6 +151,22 @@ def test_half_open_timeout_reopens_a_stuck_probe() -> None:
     assert retry_after(breaker) == 20  # a re-open from HALF_OPEN: backoff applied
 
 
+def test_a_probe_finishing_after_the_half_open_timeout_reopens_unobserved() -> None:
+    clock = ManualClock()
+    breaker = opened(
+        clock, open_timeout_seconds=10, half_open_timeout_seconds=30, success_threshold=1
+    )
+    clock.advance(10)
+
+    def slow_probe() -> str:
+        clock.advance(30)  # nobody calls or reads the state meanwhile
+        return "late"
+
+    assert breaker.call_sync(slow_probe) == "late"
+    assert breaker.state is CircuitState.OPEN  # not closed by the late success
+    assert retry_after(breaker) == 20
+
+
 def test_a_quiet_half_open_does_not_reopen_by_itself() -> None:
     clock = ManualClock()
     breaker = opened(clock, open_timeout_seconds=10, half_open_timeout_seconds=30)

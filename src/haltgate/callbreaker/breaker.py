@@ -269,14 +269,16 @@ class CircuitBreaker(CallStateMachine):
         """
         if not callable(callback):
             raise InvalidTypeError("callback", callback, "must be callable")
-        self._trip_callbacks = (*self._trip_callbacks, callback)
+        with self._lock:
+            self._trip_callbacks = (*self._trip_callbacks, callback)
 
     def register_recovery_callback(self, callback: StateCallback) -> None:
         """Call ``callback(name, circuit_type)`` (sync or async) whenever the circuit closes
         again (after successful probes, :meth:`force_close` or :meth:`reset`)."""
         if not callable(callback):
             raise InvalidTypeError("callback", callback, "must be callable")
-        self._recovery_callbacks = (*self._recovery_callbacks, callback)
+        with self._lock:
+            self._recovery_callbacks = (*self._recovery_callbacks, callback)
 
     def add_listener(self, callback: Listener) -> None:
         """Receive :class:`~haltgate.BreakerEvent` s: ``tripped`` (→ OPEN), ``halted``

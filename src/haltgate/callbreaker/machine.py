@@ -356,41 +356,56 @@ class CallStateMachine:
         try:
             if now is None:
                 now = self._monotonic()
-            if epoch != self._epoch:
-                self._totals[4] += 1
-                return
-            if outcome == SUCCESS:
-                self._successes += 1
+            if epoch == self._epoch and self._state is HALF_OPEN:
+                # A probe that finishes after half_open_timeout_seconds did not finish in
+                # time, even if nobody looked meanwhile: re-open, and its outcome is stale.
+                self._refresh_locked(now, out)
+            if epoch == self._epoch:
+                self._apply_locked(start, outcome, cause, now, out)
             else:
-                self._totals[outcome] += 1
-            state = self._state
-            if state is CLOSED:
-                if outcome == SUCCESS:
-                    self._consecutive = 0
-                    self._window.record(now, False)
-                elif outcome == FAILURE:
-                    self._closed_failure_locked(now, cause, out)
-            elif state is HALF_OPEN:
-                # Every admitted probe holds one permit; hand it back.
-                if start in self._probes:
-                    self._probes.remove(start)
-                if outcome == SUCCESS:
-                    self._probe_successes += 1
-                    if self._probe_successes >= self.config.success_threshold:
-                        self._enter_locked(
-                            CLOSED,
-                            f"{self._probe_successes} successful probes",
-                            {"probe_successes": self._probe_successes},
-                            None,
-                            out,
-                        )
-                elif outcome == FAILURE:
-                    why = _describe(cause)
-                    self._open_locked(now, f"probe failed: {why}", {"last_failure": why}, out)
+                self._totals[4] += 1
         finally:
             lock.release()
         if out:
             self._publish(out)
+
+    def _apply_locked(
+        self,
+        start: float,
+        outcome: int,
+        cause: BaseException | str,
+        now: float,
+        out: list[_Transition],
+    ) -> None:
+        """Apply a current-epoch outcome (lock held)."""
+        if outcome == SUCCESS:
+            self._successes += 1
+        else:
+            self._totals[outcome] += 1
+        state = self._state
+        if state is CLOSED:
+            if outcome == SUCCESS:
+                self._consecutive = 0
+                self._window.record(now, False)
+            elif outcome == FAILURE:
+                self._closed_failure_locked(now, cause, out)
+        elif state is HALF_OPEN:
+            # Every admitted probe holds one permit; hand it back.
+            if start in self._probes:
+                self._probes.remove(start)
+            if outcome == SUCCESS:
+                self._probe_successes += 1
+                if self._probe_successes >= self.config.success_threshold:
+                    self._enter_locked(
+                        CLOSED,
+                        f"{self._probe_successes} successful probes",
+                        {"probe_successes": self._probe_successes},
+                        None,
+                        out,
+                    )
+            elif outcome == FAILURE:
+                why = _describe(cause)
+                self._open_locked(now, f"probe failed: {why}", {"last_failure": why}, out)
 
     def _closed_failure_locked(
         self, now: float, cause: BaseException | str, out: list[_Transition]
