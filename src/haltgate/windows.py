@@ -42,6 +42,11 @@ class SlidingWindowCounter:
         self._expire(now)
         return self._count
 
+    def upper_bound(self) -> int:
+        """Events recorded and not yet expired by a read: never below :meth:`count` at any
+        later time, and free (no expiry work) — for skipping a check that cannot pass."""
+        return self._count
+
     def add(self, now: float, n: int = 1, tag: Hashable = None) -> int:
         """Record ``n`` events at ``now``; returns the new count."""
         self._expire(now)

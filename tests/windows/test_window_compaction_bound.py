@@ -1,4 +1,4 @@
-"""SlidingWindowCounter compaction keeps an event counted at most one resolution longer."""
+"""SlidingWindowCounter: compaction keeps an event counted at most one resolution longer;\nupper_bound() is never below the count."""
 
 from __future__ import annotations
 
@@ -26,3 +26,11 @@ def test_compaction_never_drops_events_early() -> None:
         window.add(i * 0.001)
     # The last event (t=0.999) must still count until 10.999.
     assert window.count(10.998) >= 1
+
+
+def test_upper_bound_never_below_the_count() -> None:
+    window = SlidingWindowCounter(10)
+    for i in range(20):
+        window.add(float(i))
+    assert window.upper_bound() >= window.count(25.0) == 4  # 16..19 are inside (15, 25]
+    assert window.upper_bound() == 4  # the read expired the rest
