@@ -1,4 +1,5 @@
-"""SlidingWindowCounter: compaction keeps an event counted at most one resolution longer;\nupper_bound() is never below the count."""
+"""SlidingWindowCounter: compaction keeps an event counted at most one resolution longer;
+upper_bound() is never below the count."""
 
 from __future__ import annotations
 

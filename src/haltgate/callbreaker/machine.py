@@ -428,6 +428,8 @@ class CallStateMachine:
                 out,
             )
             return
+        if window.calls_upper_bound() < config.minimum_calls:
+            return
         calls, failures = window.counts(now)
         if calls >= config.minimum_calls and failures * self._rate_den >= self._rate_num * calls:
             why = _describe(cause)

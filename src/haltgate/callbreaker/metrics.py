@@ -72,6 +72,11 @@ class OutcomeWindow:
         else:
             self.start_group(now, 1, 1 if failed else 0)
 
+    def calls_upper_bound(self) -> int:
+        """At least the number of calls :meth:`counts` can report now or later (no expiry
+        work): lets the breaker skip the rate check while too few calls were made."""
+        return self._calls.upper_bound() + self.group_calls
+
     def counts(self, now: float) -> tuple[int, int]:
         """``(calls, failures)`` finished within the window at ``now``."""
         calls = self._calls.count(now)
