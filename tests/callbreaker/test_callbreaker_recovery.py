@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from cb_support import Boom, fail, make, ok, succeed
 
@@ -318,3 +320,32 @@ def test_get_status() -> None:
     assert status["opened_at"] is not None
     clock.advance(6)
     assert breaker.get_status()["state"] == "half_open"  # a status read moves it too
+
+
+def test_a_state_change_during_admission_publication_is_respected() -> None:
+    # User code runs while an admission publishes its transition (here a log handler on
+    # "call_breaker_half_open"); if it forces the circuit open, the call must not run.
+    clock = ManualClock()
+    breaker = opened(clock, open_timeout_seconds=10)
+
+    class ForceOpenOnHalfOpen(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.getMessage() == "call_breaker_half_open":
+                breaker.force_open(operator="ops")
+
+    handler = ForceOpenOnHalfOpen()
+    log = logging.getLogger("haltgate.callbreaker")
+    log.addHandler(handler)
+    old_level = log.level
+    log.setLevel(logging.INFO)
+    try:
+        clock.advance(10)
+        ran: list[int] = []
+        with pytest.raises(CircuitOpenException) as caught:
+            breaker.call_sync(lambda: ran.append(1))
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(old_level)
+    assert ran == []
+    assert caught.value.state is CircuitState.FORCED_OPEN
+    assert breaker.get_status()["half_open_in_flight"] == 0

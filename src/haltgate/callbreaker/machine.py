@@ -257,51 +257,49 @@ class CallStateMachine:
     def _admit(self) -> tuple[int, float]:
         """Admit one call or raise :class:`CircuitOpenException`; returns (epoch, start)."""
         lock = self._lock
-        lock.acquire()
-        try:
-            now = self._monotonic()
-            state = self._state
-            if state is CLOSED:
-                return self._epoch, now
-            if state is OPEN and now < self._open_until:
-                # The common refusal, kept short: no transition, nothing to publish.
-                self._totals[3] += 1
-                retry_after: float | None = self._open_until - now
-            elif state is FORCED_OPEN:
-                self._totals[3] += 1
-                retry_after = None
-            else:
-                return self._admit_slow_locked(now)
-        finally:
-            lock.release()
-        raise CircuitOpenException(self.name, state, retry_after)
-
-    def _admit_slow_locked(self, now: float) -> tuple[int, float]:
-        """Admission when time may have moved the state (OPEN timeout, HALF_OPEN permits).
-
-        Called with the lock held; releases and re-takes it around publication."""
-        out: list[_Transition] = []
-        self._refresh_locked(now, out)
-        state = self._state
-        ticket: tuple[int, float] | None = None
-        if state is CLOSED:
-            ticket = (self._epoch, now)
-        elif state is HALF_OPEN and len(self._probes) < self._half_open_max:
-            self._probes.append(now)
-            ticket = (self._epoch, now)
-        else:
-            self._totals[3] += 1
-            retry_after = self._retry_after_locked(now)
-        if out:
-            # Publication (callbacks, listeners) must not run under the lock.
-            self._lock.release()
+        while True:
+            out: list[_Transition] | None = None
+            lock.acquire()
             try:
-                self._publish(out)
+                now = self._monotonic()
+                state = self._state
+                if state is CLOSED:
+                    return self._epoch, now
+                if state is OPEN and now < self._open_until:
+                    # The common refusal, kept short: no transition, nothing to publish.
+                    self._totals[3] += 1
+                    retry_after: float | None = self._open_until - now
+                    ticket = None
+                elif state is FORCED_OPEN:
+                    self._totals[3] += 1
+                    retry_after = None
+                    ticket = None
+                else:
+                    # Time may have moved the state (OPEN timeout, stuck probes).
+                    out = []
+                    self._refresh_locked(now, out)
+                    state = self._state
+                    if state is CLOSED:
+                        ticket = (self._epoch, now)
+                    elif state is HALF_OPEN and len(self._probes) < self._half_open_max:
+                        self._probes.append(now)
+                        ticket = (self._epoch, now)
+                    else:
+                        self._totals[3] += 1
+                        retry_after = self._retry_after_locked(now)
+                        ticket = None
             finally:
-                self._lock.acquire()
-        if ticket is None:
-            raise CircuitOpenException(self.name, state, retry_after)
-        return ticket
+                lock.release()
+            if out:
+                # Publication runs outside the lock and may run user code (log handlers,
+                # callbacks) that changes the state: then this admission no longer holds
+                # (the transition dropped its permit) and is decided again.
+                self._publish(out)
+                if ticket is not None and ticket[0] != self._epoch:
+                    continue
+            if ticket is None:
+                raise CircuitOpenException(self.name, state, retry_after)
+            return ticket
 
     # ------------------------------------------------------------------ outcomes
     def _classify(self, exc: BaseException) -> int:
