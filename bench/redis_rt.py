@@ -15,6 +15,9 @@ redis-py writes from the calling thread (a counter around ``send_packed_command`
 is one round trip, a pipeline included). Time: interleaved batches of ``record_order()`` and
 of a raw redis-py ``PING`` on its own client, same server, same process; median of
 per-round ratios.
+
+``HALTGATE_BENCH_REDIS_QUERY`` (e.g. ``?protocol=2``) appends options to the store's URL,
+for diagnosing the store (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -219,7 +222,8 @@ def run(cfg: Config) -> Result:
 
     result = Result(SECTION)
     with redis_server() as port:
-        url = f"redis://127.0.0.1:{port}/0"
+        # Diagnostic: extra URL options for the store, e.g. "?protocol=2" (see the docs).
+        url = f"redis://127.0.0.1:{port}/0" + os.environ.get("HALTGATE_BENCH_REDIS_QUERY", "")
         store = store_cls(url, namespace=f"bench-{os.getpid()}")
         mgr = recommended_manager(max_orders_per_minute=100, window_seconds=0.001, store=store)
         refused: list[Any] = []
