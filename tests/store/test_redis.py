@@ -371,3 +371,50 @@ def test_hung_redis_no_call_waits_longer_than_store_timeout(
         assert manager.record_order()
     finally:
         manager.close()
+
+
+def test_kill_switch_works_during_an_outage_without_a_manual_breaker(
+    redis_server: RedisServer, redis_url: str
+) -> None:
+    manager = CircuitBreakerManager(
+        breakers=[OrderRateCircuitBreaker(10, 60)], store=RedisStore(redis_url)
+    )
+    try:
+        redis_server.stop()
+        wait_for(lambda: not manager.store.available)
+        started = time.monotonic()
+        manager.halt_all("outage and a runaway strategy", "ops")
+        assert time.monotonic() - started < 0.25
+        assert manager.get_status()["manual"] == "MANUALLY_HALTED"
+        redis_server.start()
+        wait_for(lambda: manager.store.blocking_reason() is None)
+        assert manager.can_trade() is False
+        assert manager.get_trip_reasons() == {"manual": "outage and a runaway strategy"}
+    finally:
+        manager.close()
+
+
+def test_halt_is_written_back_when_redis_restarts_empty(
+    redis_server: RedisServer, redis_url: str
+) -> None:
+    manager = CircuitBreakerManager(breakers=[ManualCircuitBreaker()], store=redis_url)
+    try:
+        manager.halt_all("before the restart", "ops")
+        redis_server.stop()
+        redis_server.start()  # --save '' : the server comes back with no data
+        probe = RedisStore(redis_url, namespace="haltgate")
+        try:
+            wait_for(lambda: probe.load_snapshot("manual") is not None)
+            stored = probe.load_snapshot("manual")
+            assert stored is not None and stored["state"] == "MANUALLY_HALTED"
+            assert stored["trip"]["reason"] == "before the restart"
+        finally:
+            probe.close()
+        # A process started now restores the halt.
+        late = CircuitBreakerManager(breakers=[ManualCircuitBreaker()], store=redis_url)
+        try:
+            assert late.can_trade() is False
+        finally:
+            late.close()
+    finally:
+        manager.close()

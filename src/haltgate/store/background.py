@@ -192,6 +192,31 @@ class BackgroundStore(Store):
         this process does not have (the manager adopts remote manual halts this way)."""
         self._adopters.append(callback)
 
+    # ------------------------------------------------------------------ wiring
+    def attach(self, breaker: BaseCircuitBreaker) -> None:
+        """Restore and wire ``breaker``. If the store cannot be reached the breaker is
+        wired anyway (so a kill switch still works during an outage); the stored state is
+        applied when the store is back (its watcher resyncs), and trading is refused
+        meanwhile unless ``fail_open``."""
+        try:
+            super().attach(breaker)
+        except StoreUnavailableError as exc:
+            logger.error(
+                "breaker_restore_deferred", extra={"breaker": breaker.name, "problem": str(exc)}
+            )
+            if self._down_reason is None:
+                self._mark_down(str(exc))
+            window = None
+            try:
+                window = self.rate_window(breaker)
+            except StoreUnavailableError:
+                window = None
+            if window is not None:
+                breaker.use_window(window)  # type: ignore[attr-defined]
+            breaker._sink = self
+            with self._attach_lock:
+                self._attached[breaker.name] = breaker
+
     # ------------------------------------------------------------------ writes
     def save(self, breaker: BaseCircuitBreaker, events: list[BreakerEvent]) -> None:
         """Durable save (see :meth:`Store.save`), bounded by ``store_timeout``.

@@ -450,11 +450,18 @@ class RedisStore(BackgroundStore):
         for script in (self._write_script, self._soft_script, self._rate_script):
             self._client.script_load(script.script)
         head = self._client.get(self._key("audit", "head"))
-        if head:
-            self._audit_head = str(head)
-        for name, (seq, snapshot) in self._load_all_with_seq().items():
+        self._audit_head = str(head) if head else f"0:{GENESIS_HASH}"
+        stored = self._load_all_with_seq()
+        for name, (seq, snapshot) in stored.items():
             if snapshot is not None and seq > 0:
                 self._apply_remote(name, seq, snapshot)
+        # A server that lost its data (restarted without persistence) must not forget a
+        # trip or halt this process still holds: write those back.
+        for name, breaker in list(self._attached.items()):
+            if name not in stored and breaker.is_tripped:
+                with self._state_lock:
+                    self._unsaved.setdefault(name, (breaker, []))
+                logger.warning("store_state_reasserted", extra={"breaker": name})
 
     def close(self) -> None:
         super().close()

@@ -1,0 +1,92 @@
+"""One small store interface, chosen by object or URL on the manager."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from haltgate import (
+    CircuitBreakerManager,
+    ConfigError,
+    InvalidInputError,
+    ManualCircuitBreaker,
+)
+from haltgate.store import MemoryStore, Store, open_store
+from haltgate.store.redis import RedisStore
+from haltgate.store.sqlite import SQLiteStore
+
+pytestmark = pytest.mark.timeout(30)
+
+
+def halt_and_reopen(first: object, second: object) -> CircuitBreakerManager:
+    """Halt through a manager on ``first``; return a manager on ``second``."""
+    manager = CircuitBreakerManager(breakers=[ManualCircuitBreaker()], store=first)
+    manager.halt_all("stop", "ops")
+    return CircuitBreakerManager(breakers=[ManualCircuitBreaker()], store=second)
+
+
+def test_memory_by_object_and_url() -> None:
+    store = MemoryStore()
+    again = halt_and_reopen(store, store)
+    assert again.store is store and again.can_trade() is False
+    assert isinstance(CircuitBreakerManager(store="memory://").store, MemoryStore)
+    assert CircuitBreakerManager().store is None  # default: no store, state in memory
+
+
+def test_sqlite_by_object_and_url(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    first = SQLiteStore(tmp_path / "x.db")
+    again = halt_and_reopen(first, url)
+    try:
+        assert isinstance(again.store, SQLiteStore) and again.store is not first
+        assert again.can_trade() is False
+    finally:
+        first.close()
+        again.close()
+
+
+def test_redis_by_object_and_url(redis_url: str) -> None:
+    first = RedisStore(redis_url)
+    again = halt_and_reopen(first, redis_url)
+    try:
+        assert isinstance(again.store, RedisStore) and again.store.namespace == "haltgate"
+        assert again.can_trade() is False
+    finally:
+        first.close()
+        again.close()
+
+
+def test_every_store_is_a_store(tmp_path: Path, redis_url: str) -> None:
+    stores = [
+        open_store("memory://"),
+        open_store(f"sqlite:///{tmp_path / 'y.db'}"),
+        open_store(redis_url, namespace="iface"),
+    ]
+    try:
+        for store in stores:
+            assert isinstance(store, Store)
+            store.set_value("k", {"n": 1})
+            assert store.get_value("k") == {"n": 1}
+            assert store.blocking_reason() is None
+    finally:
+        for store in stores:
+            store.close()
+
+
+def test_bad_store_specs_are_refused() -> None:
+    with pytest.raises(ConfigError, match="unsupported store URL"):
+        open_store("postgres://x")
+    with pytest.raises(InvalidInputError, match="store"):
+        CircuitBreakerManager(store=42)
+    with pytest.raises(ConfigError):
+        open_store("sqlite://")
+    with pytest.raises(ConfigError, match="unknown sqlite URL parameter"):
+        open_store("sqlite:///x.db?colour=blue")
+
+
+def test_missing_redis_extra_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "redis", None)
+    with pytest.raises(ImportError, match=r"haltgate\[redis\]"):
+        RedisStore("redis://127.0.0.1:1/0")
