@@ -418,3 +418,18 @@ def test_halt_is_written_back_when_redis_restarts_empty(
             late.close()
     finally:
         manager.close()
+
+
+def test_health_check_does_not_flap_while_the_trading_thread_is_busy(redis_url: str) -> None:
+    store = RedisStore(redis_url)
+    changes: list[bool] = []
+    store.add_availability_watcher(lambda: changes.append(store.available))
+    manager = CircuitBreakerManager(breakers=[ManualCircuitBreaker()], store=store)
+    try:
+        started = time.monotonic()
+        while time.monotonic() - started < 1.5:
+            assert manager.can_trade()  # busy loop, as a trading process would
+        assert changes == []
+        assert store.available and store._pubsub is not None
+    finally:
+        manager.close()

@@ -164,6 +164,9 @@ class RedisStore(BackgroundStore):
             retry_on_timeout=False,
             health_check_interval=0,
             decode_responses=True,
+            # RESP2: a PING on the subscribed connection answers with a "pong" message
+            # (the listener's health check relies on it).
+            protocol=2,
         )
         self._origin = uuid.uuid4().hex
         self._channel = f"{namespace}:changes"
@@ -397,17 +400,18 @@ class RedisStore(BackgroundStore):
             while message is not None:
                 self._on_message(message)
                 message = self._pubsub.get_message(timeout=0)
-            if time.monotonic() - self._last_pong > max(self.store_timeout, 0.1) + 0.1:
+            # Generous: a busy trading thread can delay this one; calls are bounded by
+            # their own socket timeout anyway.
+            if time.monotonic() - self._last_pong > 2 * max(self.store_timeout, 0.1) + 0.2:
                 raise TimeoutError("no reply to PING from redis")
         except self._redis_errors as exc:
             self._drop_pubsub()
             self._mark_down(f"{type(exc).__name__}: {exc}")
 
     def _on_message(self, message: Mapping[str, Any]) -> None:
-        kind = message.get("type")
-        if kind == "pong":
-            self._last_pong = time.monotonic()
-        elif kind == "message":
+        # Any reply on the subscribed connection shows the server is alive.
+        self._last_pong = time.monotonic()
+        if message.get("type") == "message":
             change = json.loads(message["data"])
             if change.get("origin") != self._origin:
                 self._apply_remote(
@@ -415,7 +419,7 @@ class RedisStore(BackgroundStore):
                 )
 
     def _connect_pubsub(self) -> None:
-        pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+        pubsub = self._client.pubsub()
         try:
             pubsub.subscribe(self._channel)
             # Subscribed before reading, so no change falls between the resync and the
