@@ -69,6 +69,15 @@ def test_every_store_is_a_store(tmp_path: Path, redis_url: str) -> None:
             assert isinstance(store, Store)
             store.set_value("k", {"n": 1})
             assert store.get_value("k") == {"n": 1}
+            store.set_value(
+                "kill_switch.failures",
+                {"count": 5},
+                audit=("kill_switch_locked_out", "kill_switch", "eve", {"failures": 5}),
+            )
+            assert store.get_value("kill_switch.failures") == {"count": 5}
+            entries = list(store.iter_audit())
+            assert [(e.event, e.operator) for e in entries] == [("kill_switch_locked_out", "eve")]
+            assert store.verify_audit().ok
             assert store.blocking_reason() is None
     finally:
         for store in stores:

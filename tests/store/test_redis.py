@@ -166,6 +166,7 @@ def test_resync_on_reconnect_applies_a_change_whose_message_was_lost(redis_url: 
     writer = RedisStore(redis_url)
     try:
         assert manager.can_trade()
+        wait_for(lambda: manager.store._pubsub is not None)  # first sync done
         # Another process's halt lands in Redis but its message never arrives: simulate by
         # writing the state directly, without PUBLISH.
         snapshot = {

@@ -49,19 +49,22 @@ __all__ = ["RedisRateWindow", "RedisStore"]
 
 logger = logging.getLogger("haltgate.store.redis")
 
-# KEYS: breaker hash, change counter, audit list, audit head
-# ARGV: expected head "seq:hash", name, state JSON ("" = audit only), data JSON, origin,
-#       channel, then the audit entries as JSON.
+# KEYS: breaker hash, change counter, audit list, audit head, small-value key
+# ARGV: expected head "seq:hash", name, state JSON ("" = no snapshot), data JSON, origin,
+#       channel, small value JSON ("" = none), then the audit entries as JSON.
 _WRITE_SCRIPT = """
 local head = redis.call('GET', KEYS[4]) or ('0:' .. string.rep('0', 64))
 if head ~= ARGV[1] then
   return {0, head}
 end
 local n = #ARGV
-for i = 7, n do
+for i = 8, n do
   redis.call('RPUSH', KEYS[3], ARGV[i])
 end
-if n >= 7 then
+if ARGV[7] ~= '' then
+  redis.call('SET', KEYS[5], ARGV[7])
+end
+if n >= 8 then
   local last = cjson.decode(ARGV[n])
   redis.call('SET', KEYS[4], tostring(last['seq']) .. ':' .. last['hash'])
   head = redis.call('GET', KEYS[4])
@@ -263,6 +266,15 @@ class RedisStore(BackgroundStore):
         """One Lua script: append the chained audit entries (if the chain head is the one
         this process last saw; else re-chain on the new head and retry), save the snapshot,
         bump the change number and publish it."""
+        return self._write(name, snapshot, audit)
+
+    def _write(
+        self,
+        name: str,
+        snapshot: Mapping[str, Any] | None,
+        audit: Sequence[AuditRecord],
+        value: tuple[str, str] | None = None,
+    ) -> list[AuditEntry]:
         if snapshot is not None:
             state = canonical_json({k: v for k, v in snapshot.items() if k != "data"})
             data = canonical_json(snapshot.get("data") or {})
@@ -274,6 +286,7 @@ class RedisStore(BackgroundStore):
             self._key("seq"),
             self._key("audit"),
             self._key("audit", "head"),
+            self._key("kv", value[0]) if value else self._key("kv", ""),
         ]
         while True:
             entries = self._chain(audit)
@@ -284,6 +297,7 @@ class RedisStore(BackgroundStore):
                 data,
                 self._origin,
                 self._channel,
+                value[1] if value else "",
                 *(canonical_json(entry_fields(e)) for e in entries),
             ]
             reply = self._call("write", self._write_script, keys=keys, args=args)
@@ -338,8 +352,8 @@ class RedisStore(BackgroundStore):
         *,
         audit: tuple[str, str | None, str | None, dict[str, Any]] | None = None,
     ) -> None:
-        """Save ``value`` (JSON) under ``key``; with ``audit``, the value and the audit
-        entry are written in one MULTI/EXEC transaction after the chain is extended."""
+        """Save ``value`` (JSON) under ``key``; with ``audit``, the value and its audit
+        entry are written by one script (atomically)."""
         text = canonical_json(value)
         if audit is None:
             self._call("set", self._client.set, self._key("kv", key), text)
@@ -347,10 +361,7 @@ class RedisStore(BackgroundStore):
         event, breaker, operator, payload = audit
         record: AuditRecord = (event, breaker, operator, to_jsonable(payload), datetime.now(UTC))
         with self._locked():
-            # The value goes first: if the audit append then fails the caller sees the
-            # error; a lock-out counter is safe to have written (it only restricts).
-            self._call("set", self._client.set, self._key("kv", key), text)
-            self.write(breaker or "", None, [record])
+            self._write(breaker or "", None, [record], (key, text))
 
     def _write_soft(self, name: str, snapshot: Mapping[str, Any]) -> None:
         state = canonical_json({k: v for k, v in snapshot.items() if k != "data"})
