@@ -352,9 +352,16 @@ class BackgroundStore(Store):
                     logger.exception("store_adopter_failed", extra={"breaker": name})
             return
         state_only = {k: v for k, v in snapshot.items() if k != "data"}
-        breaker.import_state(
-            state_only, publish=True, guard=lambda: seq > self._own_seq.get(name, 0)
-        )
+        permissive = state_only.get("state") in ("NORMAL", "RESETTING")
+
+        def newer_and_safe() -> bool:
+            # A trip or halt of ours that is not durable yet is never undone by a reset
+            # we could not see ordered against it.
+            if permissive and name in self._unsaved:
+                return False
+            return seq > self._own_seq.get(name, 0)
+
+        breaker.import_state(state_only, publish=True, guard=newer_and_safe)
 
 
 def _close_at_exit(ref: weakref.ref[BackgroundStore]) -> None:

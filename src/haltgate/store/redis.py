@@ -466,6 +466,10 @@ class RedisStore(BackgroundStore):
             self._client.script_load(script.script)
         head = self._client.get(self._key("audit", "head"))
         self._audit_head = str(head) if head else f"0:{GENESIS_HASH}"
+        # A server that lost its data restarts its change counter: forget which numbers
+        # this process wrote (the stored state is the latest anyway; a write racing this
+        # resync records its new number before the guard compares).
+        self._own_seq.clear()
         stored = self._load_all_with_seq()
         for name, (seq, snapshot) in stored.items():
             if snapshot is not None and seq > 0:
