@@ -25,6 +25,18 @@ from .breakers import (
 )
 from .calendars import DailyRollCalendar, ExchangeCalendar, TradingCalendar, UTCDailyCalendar
 from .clock import Clock, ManualClock, SystemClock
+from .engine import (
+    Bar,
+    BrokerAdapter,
+    DataPortal,
+    LiveTradingEngine,
+    Order,
+    OrderRefusedError,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    PaperBroker,
+)
 from .errors import (
     AuthorizationError,
     CircuitOpenError,
@@ -39,6 +51,7 @@ from .events import BreakerEvent, EventKind
 from .keys import hash_key, new_token, verify_key
 from .manager import CircuitBreakerManager
 from .store import MemoryStore, Store, open_store
+from .trading import PortfolioProvider, TradingBreakerConfig, TradingCircuitBreakers
 
 __version__ = "0.1.0"
 
@@ -50,8 +63,10 @@ __all__ = [
     "AuditEntry",
     "AuditVerification",
     "AuthorizationError",
+    "Bar",
     "BaseCircuitBreaker",
     "BreakerEvent",
+    "BrokerAdapter",
     "CircuitBreakerManager",
     "CircuitBreakerState",
     "CircuitBreakerType",
@@ -62,6 +77,7 @@ __all__ = [
     "ConnectionCircuitBreaker",
     "DailyLossCircuitBreaker",
     "DailyRollCalendar",
+    "DataPortal",
     "DrawdownCircuitBreaker",
     "ErrorRateCircuitBreaker",
     "EventKind",
@@ -69,15 +85,25 @@ __all__ = [
     "HaltgateError",
     "InvalidInputError",
     "InvalidTypeError",
+    "LiveTradingEngine",
     "ManualCircuitBreaker",
     "ManualClock",
     "MemoryStore",
+    "Order",
     "OrderRateCircuitBreaker",
+    "OrderRefusedError",
+    "OrderSide",
+    "OrderStatus",
+    "OrderType",
+    "PaperBroker",
+    "PortfolioProvider",
     "PositionConcentrationCircuitBreaker",
     "Store",
     "StoreUnavailableError",
     "SystemClock",
+    "TradingBreakerConfig",
     "TradingCalendar",
+    "TradingCircuitBreakers",
     "UTCDailyCalendar",
     "VolatilityCircuitBreaker",
     "__version__",

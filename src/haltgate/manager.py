@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +20,12 @@ from .breakers.manual import ManualCircuitBreaker
 from .breakers.order_rate import OrderRateCircuitBreaker
 from .breakers.state import BLOCKING_STATES, CircuitBreakerState
 from .clock import Clock, SystemClock
-from .errors import InvalidInputError, InvalidTypeError, StoreUnavailableError
+from .errors import (
+    InvalidInputError,
+    InvalidTypeError,
+    StoreUnavailableError,
+    UnknownBreakerError,
+)
 from .events import BreakerEvent, EventKind, Listener, ListenerSet
 from .values import to_text
 
@@ -149,12 +154,24 @@ class CircuitBreakerManager:
             breaker.add_listener(self._forward)
             self._rebuild()
 
+    def _named(self, name: Any) -> BaseCircuitBreaker:
+        """The breaker called ``name``; refuses a missing one naming the parameter."""
+        key = to_text(name, "name")
+        breaker = self._breakers.get(key)
+        if breaker is None:
+            raise UnknownBreakerError(
+                "name", name, f"no breaker with this name (have {sorted(self._breakers)})"
+            )
+        return breaker
+
     def remove_breaker(self, name: str) -> BaseCircuitBreaker:
-        """Remove and return the breaker called ``name`` (``KeyError`` if absent)."""
+        """Remove and return the breaker called ``name`` (:class:`UnknownBreakerError`, a
+        ``KeyError``, if absent)."""
         with self._lock:
-            self._adopted.discard(name)
-            breaker = self._breakers.pop(name)
-            self._routes.pop(name, None)
+            breaker = self._named(name)
+            self._adopted.discard(breaker.name)
+            del self._breakers[breaker.name]
+            self._routes.pop(breaker.name, None)
             breaker._watchers = tuple(w for w in breaker._watchers if w != self._changed)
             breaker.remove_listener(self._forward)
             if self._store is not None:
@@ -214,13 +231,13 @@ class CircuitBreakerManager:
             return True
         return self._evaluate(observations)
 
-    def _evaluate(self, observations: dict[str, Any]) -> bool:
-        generation = self._generation
+    def _route_observations(
+        self, observations: dict[str, Any]
+    ) -> list[tuple[BaseCircuitBreaker, _Route, dict[str, Any]]]:
+        """Each breaker with the observations it accepts, validated: a refused observation
+        (unknown keyword or bad value) raises before any breaker has seen any of them."""
+        plan = []
         unknown = set(observations)
-        ok = True
-        may_be_quiet = True
-        if self._store_blocking() is not None:
-            ok = may_be_quiet = False
         for breaker in self._ordered:
             route = self._routes[breaker.name]
             if route.any_keyword:
@@ -228,6 +245,27 @@ class CircuitBreakerManager:
             else:
                 given = {k: v for k, v in observations.items() if k in route.accepts}
             unknown.difference_update(given)
+            converters = type(breaker)._observations
+            for key, value in given.items():
+                convert = converters.get(key)
+                if convert is not None and value is not None:
+                    given[key] = convert(value, key)
+            plan.append((breaker, route, given))
+        if unknown and self._ordered:
+            name = sorted(unknown)[0]
+            raise InvalidInputError(
+                name, observations[name], "no breaker in this manager accepts this observation"
+            )
+        return plan
+
+    def _evaluate(self, observations: dict[str, Any]) -> bool:
+        generation = self._generation
+        ok = True
+        may_be_quiet = True
+        plan = self._route_observations(observations)
+        if self._store_blocking() is not None:
+            ok = may_be_quiet = False
+        for breaker, route, given in plan:
             if given and route.required <= given.keys():
                 allowed = breaker.can_trade(**given)
                 if not type(breaker)._pure_state_read:
@@ -241,16 +279,16 @@ class CircuitBreakerManager:
                 ok = False
             if type(breaker)._time_sensitive:
                 may_be_quiet = False
-        if unknown and self._ordered:
-            name = sorted(unknown)[0]
-            raise InvalidInputError(
-                name, observations[name], "no breaker in this manager accepts this observation"
-            )
         if ok and may_be_quiet:
             with self._flag_lock:
                 if self._generation == generation:
                     self._quiet = True
         return ok
+
+    def accepts_observation(self, name: str) -> bool:
+        """True if some breaker's ``can_trade`` takes the keyword ``name`` (so
+        ``can_trade(**{name: value})`` would not be refused as unknown)."""
+        return any(r.any_keyword or name in r.accepts for r in self._routes.values())
 
     def any_tripped(self) -> bool:
         """True if any breaker is TRIPPED or MANUALLY_HALTED."""
@@ -311,26 +349,60 @@ class CircuitBreakerManager:
         does. Refused too while any breaker blocks trading. A refusal emits an
         ``order_refused`` event.
         """
-        rate = self._rate_breakers
-        if not self.can_trade():
-            self._refuse("trading is blocked: " + "; ".join(self.get_blocking_reasons()))
-            return False
+        return not self.admit_order()
+
+    def admit_order(
+        self, *, reduce_only: bool = False, details: Mapping[str, Any] | None = None
+    ) -> list[str]:
+        """Like :meth:`record_order`, but returns why the order was refused (empty list:
+        admitted and recorded).
+
+        ``reduce_only=True`` is for an order that only shrinks a position: trips of the risk
+        breakers do not stop it, but a manual halt (the kill switch) and a full or tripped
+        order window still do. ``details`` (e.g. the order's symbol and side) are added to
+        the ``order_refused`` event.
+        """
+        store_reason = self._store_blocking()
+        if store_reason is not None:
+            # Fail-closed: without the store no process can know about a kill switch.
+            self._refuse(f"trading is blocked: {store_reason}", details, [store_reason])
+            return [store_reason]
+        if reduce_only:
+            halted = [
+                f"{b.name}: {b.get_trip_reason()}"
+                for b in self._ordered
+                if b.state is CircuitBreakerState.MANUALLY_HALTED
+            ]
+            if halted:
+                self._refuse("trading is manually halted: " + "; ".join(halted), details, halted)
+                return halted
+        elif not self.can_trade():
+            blocking = self.get_blocking_reasons() or ["trading is blocked"]
+            self._refuse("trading is blocked: " + "; ".join(blocking), details, blocking)
+            return blocking
         try:
-            return self._admit(rate)
+            refused_by = self._admit_to_rate_windows()
         except StoreUnavailableError as exc:
             # A shared order window that cannot be reached admits nothing (fail-closed).
-            self._refuse(f"trading is blocked: {exc}")
-            return False
+            reason = f"store: {exc}"
+            self._refuse(f"trading is blocked: {exc}", details, [reason])
+            return [reason]
+        if refused_by is None:
+            return []
+        why = refused_by.get_trip_reason() or "order window full"
+        self._refuse(
+            f"order window of {refused_by.name} is full", details, [f"{refused_by.name}: {why}"]
+        )
+        return [f"{refused_by.name}: {why}"]
 
-    def _admit(self, rate: tuple[OrderRateCircuitBreaker, ...]) -> bool:
+    def _admit_to_rate_windows(self) -> OrderRateCircuitBreaker | None:
+        """Record one order in every rate window, or none; returns the refusing breaker."""
+        rate = self._rate_breakers
         if len(rate) == 1:
-            if rate[0].try_record_order():
-                return True
-            self._refuse(f"order window of {rate[0].name} is full")
-            return False
+            return None if rate[0].try_record_order() else rate[0]
         events: list[BreakerEvent] = []
         taken: list[tuple[OrderRateCircuitBreaker, object]] = []
-        refused_by: str | None = None
+        refused_by: OrderRateCircuitBreaker | None = None
         failure: StoreUnavailableError | None = None
         locks = [b._lock for b in rate]
         for lock in locks:
@@ -342,7 +414,7 @@ class CircuitBreakerManager:
                 except StoreUnavailableError as exc:
                     failure, token = exc, None
                 if token is None:
-                    refused_by = breaker.name
+                    refused_by = breaker
                     break
                 taken.append((breaker, token))
             if refused_by is not None:
@@ -359,16 +431,29 @@ class CircuitBreakerManager:
             breaker._publish([e for e in events if e.breaker_name == breaker.name])
         if failure is not None:
             raise failure
-        if refused_by is not None:
-            self._refuse(f"order window of {refused_by} is full")
-            return False
-        return True
+        return refused_by
 
     def try_record_order(self) -> bool:
         """Same as :meth:`record_order` (the atomic check-and-record)."""
         return self.record_order()
 
-    def _refuse(self, reason: str) -> None:
+    def refuse_order(
+        self,
+        reason: str,
+        *,
+        blocking: list[str] | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Emit an ``order_refused`` event for an order refused outside :meth:`admit_order`
+        (e.g. by an engine that is paused or only reduces positions)."""
+        self._refuse(to_text(reason, "reason"), details, blocking)
+
+    def _refuse(
+        self,
+        reason: str,
+        details: Mapping[str, Any] | None = None,
+        blocking: list[str] | None = None,
+    ) -> None:
         event = BreakerEvent(
             kind=EventKind.ORDER_REFUSED,
             breaker_name="manager",
@@ -377,7 +462,10 @@ class CircuitBreakerManager:
             state=None,
             reason=reason,
             timestamp=self._clock.now(),
-            details={"blocking": self.get_blocking_reasons()},
+            details={
+                **(details or {}),
+                "blocking": list(blocking) if blocking is not None else self.get_blocking_reasons(),
+            },
         )
         logger.warning("order_refused", extra={"reason": reason})
         self._listeners.emit(event)
@@ -392,8 +480,9 @@ class CircuitBreakerManager:
 
     # ------------------------------------------------------------------ operator actions
     def reset(self, name: str, operator: str | None = None, reason: str | None = None) -> None:
-        """Reset the breaker called ``name`` (``KeyError`` if absent)."""
-        self._breakers[name].reset(operator=operator, reason=reason)
+        """Reset the breaker called ``name`` (:class:`UnknownBreakerError`, a ``KeyError``,
+        if absent)."""
+        self._named(name).reset(operator=operator, reason=reason)
 
     def reset_all(self, operator: str | None = None, reason: str | None = None) -> None:
         """Reset every tripped or halted breaker (use with caution)."""
