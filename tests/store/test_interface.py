@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+import time
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -99,3 +101,51 @@ def test_missing_redis_extra_names_the_extra(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setitem(sys.modules, "redis", None)
     with pytest.raises(ImportError, match=r"haltgate\[redis\]"):
         RedisStore("redis://127.0.0.1:1/0")
+
+
+class _Portfolio:
+    """A minimal PortfolioProvider (a flat portfolio)."""
+
+    def get_total_value(self) -> Decimal:
+        return Decimal("100000")
+
+    def get_daily_pnl(self) -> Decimal:
+        return Decimal("0")
+
+    def get_daily_pnl_pct(self) -> Decimal:
+        return Decimal("0")
+
+    def get_max_drawdown(self) -> Decimal:
+        return Decimal("0")
+
+    def get_position_concentration(self, symbol: str) -> Decimal:
+        return Decimal("0")
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+def test_trading_facade_takes_a_store_url_and_sees_other_processes(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    from haltgate import TradingCircuitBreakers
+
+    url = (
+        f"sqlite:///{tmp_path / 'facade.db'}"
+        if backend == "sqlite"
+        else request.getfixturevalue("redis_url")
+    )
+    facade = TradingCircuitBreakers(_Portfolio(), store=url)
+    operator = CircuitBreakerManager(store=url)
+    try:
+        assert type(facade.store).__name__ == (
+            "SQLiteStore" if backend == "sqlite" else "RedisStore"
+        )
+        assert facade.can_trade()
+        operator.halt_all("desk closed", "ops")
+        deadline = time.monotonic() + 2
+        while facade.can_trade() and time.monotonic() < deadline:
+            time.sleep(0.005)  # another store instance: waiting on its poller/pub-sub
+        assert facade.can_trade() is False
+        assert any("desk closed" in r for r in facade.get_blocking_reasons())
+    finally:
+        operator.close()
+        facade.close()
