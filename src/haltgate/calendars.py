@@ -134,7 +134,7 @@ class ExchangeCalendar:
         cached = self._cached
         if cached is not None and cached[0] <= now < cached[1]:
             return cached[2]
-        import pandas as pd  # type: ignore[import-untyped]
+        import pandas as pd
 
         with self._lock:
             cal = self._calendar

@@ -55,15 +55,22 @@ def _aware_utc(value: Any, name: str) -> datetime:
     return value.astimezone(UTC)
 
 
+_MICROSECOND = timedelta(microseconds=1)
+_ZERO_DELTA = timedelta(0)
+
+
 class ManualClock:
     """A clock that moves only when told to; for tests, replay and demos.
 
     ``start`` is the initial wall time (timezone-aware); by default the current time.
-    The monotonic reading starts at 0.0.
+    The monotonic reading starts at 0.0. Both readings move in whole microseconds (the
+    resolution of ``datetime``), counted exactly, so a thousand ``advance(0.001)`` land on
+    exactly 1.0 and window boundaries can be tested to the microsecond.
     """
 
     def __init__(self, start: datetime | None = None) -> None:
         self._now = datetime.now(UTC) if start is None else _aware_utc(start, "start")
+        self._micros = 0  # exact monotonic reading; the float below is derived from it
         self._monotonic = 0.0
         self._lock = threading.Lock()
 
@@ -79,17 +86,27 @@ class ManualClock:
         """Move both readings forward by ``seconds`` (``>= 0``)."""
         step = to_seconds(seconds, "seconds", allow_zero=True)
         with self._lock:
-            self._now = self._now + timedelta(seconds=step)
-            self._monotonic += step
+            try:
+                delta = timedelta(seconds=step)
+                moved = self._now + delta
+            except OverflowError:
+                # Past datetime's range: refuse without moving either reading.
+                raise InvalidInputError(
+                    "seconds", seconds, "moves the clock past the largest datetime"
+                ) from None
+            self._now = moved
+            self._micros += delta // _MICROSECOND
+            self._monotonic = self._micros / 1_000_000
 
     def set(self, dt: datetime) -> None:
         """Jump wall time to ``dt``; monotonic moves by the same amount but never backwards."""
         target = _aware_utc(dt, "dt")
         with self._lock:
-            delta = (target - self._now).total_seconds()
+            delta = target - self._now
             self._now = target
-            if delta > 0:
-                self._monotonic += delta
+            if delta > _ZERO_DELTA:
+                self._micros += delta // _MICROSECOND
+                self._monotonic = self._micros / 1_000_000
 
     def __repr__(self) -> str:
         return f"ManualClock(now={self._now.isoformat()}, monotonic={self._monotonic})"

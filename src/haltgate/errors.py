@@ -18,6 +18,7 @@ __all__ = [
     "InvalidInputError",
     "InvalidTypeError",
     "StoreUnavailableError",
+    "UnknownBreakerError",
 ]
 
 
@@ -40,6 +41,14 @@ class InvalidInputError(HaltgateError, ValueError):
 
 class InvalidTypeError(InvalidInputError, TypeError):
     """A value of the wrong type was refused (also a ``TypeError``)."""
+
+
+class UnknownBreakerError(InvalidInputError, KeyError):
+    """No breaker has the given name. Also a ``KeyError`` (the manager's earlier contract)."""
+
+    def __str__(self) -> str:
+        # KeyError would show the message quoted like a dict key.
+        return Exception.__str__(self)
 
 
 class CircuitOpenException(HaltgateError):

@@ -20,7 +20,7 @@ from .breakers.manual import ManualCircuitBreaker
 from .breakers.order_rate import OrderRateCircuitBreaker
 from .breakers.state import BLOCKING_STATES, CircuitBreakerState
 from .clock import Clock, SystemClock
-from .errors import InvalidInputError, InvalidTypeError
+from .errors import InvalidInputError, InvalidTypeError, UnknownBreakerError
 from .events import BreakerEvent, EventKind, Listener, ListenerSet
 from .values import to_text
 
@@ -130,11 +130,23 @@ class CircuitBreakerManager:
             breaker.add_listener(self._forward)
             self._rebuild()
 
+    def _named(self, name: Any) -> BaseCircuitBreaker:
+        """The breaker called ``name``; refuses a missing one naming the parameter."""
+        key = to_text(name, "name")
+        breaker = self._breakers.get(key)
+        if breaker is None:
+            raise UnknownBreakerError(
+                "name", name, f"no breaker with this name (have {sorted(self._breakers)})"
+            )
+        return breaker
+
     def remove_breaker(self, name: str) -> BaseCircuitBreaker:
-        """Remove and return the breaker called ``name`` (``KeyError`` if absent)."""
+        """Remove and return the breaker called ``name`` (:class:`UnknownBreakerError`, a
+        ``KeyError``, if absent)."""
         with self._lock:
-            breaker = self._breakers.pop(name)
-            self._routes.pop(name, None)
+            breaker = self._named(name)
+            del self._breakers[breaker.name]
+            self._routes.pop(breaker.name, None)
             breaker._watchers = tuple(w for w in breaker._watchers if w != self._changed)
             breaker.remove_listener(self._forward)
             if self._store is not None:
@@ -177,11 +189,13 @@ class CircuitBreakerManager:
             return True
         return self._evaluate(observations)
 
-    def _evaluate(self, observations: dict[str, Any]) -> bool:
-        generation = self._generation
+    def _route_observations(
+        self, observations: dict[str, Any]
+    ) -> list[tuple[BaseCircuitBreaker, _Route, dict[str, Any]]]:
+        """Each breaker with the observations it accepts, validated: a refused observation
+        (unknown keyword or bad value) raises before any breaker has seen any of them."""
+        plan = []
         unknown = set(observations)
-        ok = True
-        may_be_quiet = True
         for breaker in self._ordered:
             route = self._routes[breaker.name]
             if route.any_keyword:
@@ -189,6 +203,24 @@ class CircuitBreakerManager:
             else:
                 given = {k: v for k, v in observations.items() if k in route.accepts}
             unknown.difference_update(given)
+            converters = type(breaker)._observations
+            for key, value in given.items():
+                convert = converters.get(key)
+                if convert is not None and value is not None:
+                    given[key] = convert(value, key)
+            plan.append((breaker, route, given))
+        if unknown and self._ordered:
+            name = sorted(unknown)[0]
+            raise InvalidInputError(
+                name, observations[name], "no breaker in this manager accepts this observation"
+            )
+        return plan
+
+    def _evaluate(self, observations: dict[str, Any]) -> bool:
+        generation = self._generation
+        ok = True
+        may_be_quiet = True
+        for breaker, route, given in self._route_observations(observations):
             if given and route.required <= given.keys():
                 allowed = breaker.can_trade(**given)
                 if not type(breaker)._pure_state_read:
@@ -202,11 +234,6 @@ class CircuitBreakerManager:
                 ok = False
             if type(breaker)._time_sensitive:
                 may_be_quiet = False
-        if unknown and self._ordered:
-            name = sorted(unknown)[0]
-            raise InvalidInputError(
-                name, observations[name], "no breaker in this manager accepts this observation"
-            )
         if ok and may_be_quiet:
             with self._flag_lock:
                 if self._generation == generation:
@@ -332,8 +359,9 @@ class CircuitBreakerManager:
 
     # ------------------------------------------------------------------ operator actions
     def reset(self, name: str, operator: str | None = None, reason: str | None = None) -> None:
-        """Reset the breaker called ``name`` (``KeyError`` if absent)."""
-        self._breakers[name].reset(operator=operator, reason=reason)
+        """Reset the breaker called ``name`` (:class:`UnknownBreakerError`, a ``KeyError``,
+        if absent)."""
+        self._named(name).reset(operator=operator, reason=reason)
 
     def reset_all(self, operator: str | None = None, reason: str | None = None) -> None:
         """Reset every tripped or halted breaker (use with caution)."""

@@ -28,15 +28,23 @@ Number = Decimal | int | float | str
 
 _ZERO = Decimal(0)
 _ONE = Decimal(1)
+# No amount, ratio or duration haltgate handles comes near this; refusing larger values
+# keeps every later Decimal operation (differences, squares, ratios) from overflowing
+# the default context and escaping as a bare ``decimal.Overflow`` after state changed.
+MAX_MAGNITUDE = Decimal("1e30")
+# Below every float; only a Decimal or a string can be this small, and dividing by it
+# could overflow the same way.
+MIN_MAGNITUDE = Decimal("1e-400")
 
 
 def to_decimal(value: Any, name: str) -> Decimal:
-    """Convert ``value`` to a finite ``Decimal`` or raise naming ``name``."""
+    """Convert ``value`` to a finite ``Decimal`` (magnitude below ``MAX_MAGNITUDE``) or raise
+    naming ``name``."""
     kind = type(value)
     if kind is Decimal:
         result: Decimal = value
     elif kind is int:
-        return Decimal(value)
+        result = Decimal(value)
     elif kind is str:
         try:
             result = Decimal(value.strip())
@@ -45,19 +53,24 @@ def to_decimal(value: Any, name: str) -> Decimal:
     elif kind is float:
         if not math.isfinite(value):
             raise InvalidInputError(name, value, "must be a finite number")
-        return Decimal(repr(value))
+        result = Decimal(repr(value))
     elif isinstance(value, bool) or value is None:
         raise InvalidTypeError(name, value, "must be a number (Decimal, int, str or float)")
     elif isinstance(value, Decimal):
         result = value
     elif isinstance(value, int):
-        return Decimal(int(value))
+        result = Decimal(int(value))
     elif isinstance(value, float):
         return to_decimal(float(value), name)
     else:
         raise InvalidTypeError(name, value, "must be a number (Decimal, int, str or float)")
     if not result.is_finite():
         raise InvalidInputError(name, value, "must be a finite number")
+    magnitude = abs(result)
+    if magnitude >= MAX_MAGNITUDE or (magnitude and magnitude < MIN_MAGNITUDE):
+        raise InvalidInputError(
+            name, value, "out of range (must be 0 or between 1E-400 and 1E+30 in magnitude)"
+        )
     return result
 
 

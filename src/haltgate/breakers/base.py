@@ -88,6 +88,9 @@ class BaseCircuitBreaker:
     _time_sensitive: ClassVar[bool] = False
     #: ``can_trade()`` of this class is a pure state read when given no observations.
     _pure_state_read: ClassVar[bool] = False
+    #: How ``can_trade`` validates each observation keyword (``converter(value, name)``),
+    #: so the manager can refuse a bad observation before any breaker sees the others.
+    _observations: ClassVar[Mapping[str, Callable[[Any, str], Any]]] = {}
 
     def __init__(
         self,

@@ -19,8 +19,9 @@ class PositionConcentrationCircuitBreaker(BaseCircuitBreaker):
     """Refuses an order that would leave one symbol above ``max_position_pct`` of the
     portfolio (a fraction in (0, 1]). It does not latch: each order is judged alone.
 
-    An order that shrinks the position is always allowed, even when the position stays
-    above the limit: refusing it would keep the portfolio more concentrated.
+    An order that shrinks the position (without crossing zero) is always allowed, even when
+    the position stays above the limit: refusing it would keep the portfolio more
+    concentrated.
     """
 
     _pure_state_read = True
@@ -56,13 +57,19 @@ class PositionConcentrationCircuitBreaker(BaseCircuitBreaker):
         after = self.concentration(proposed_value, portfolio_value, current_position_value)
         current = to_decimal(current_position_value, "current_position_value")
         before = abs(current) / to_decimal(portfolio_value, "portfolio_value")
+        resulting = current + to_decimal(proposed_value, "proposed_value")
+        # A reduction does not grow the position and does not cross zero: flipping a long into a
+        # short (or back) opens a new position, judged against the limit like any other.
+        reduces = after <= before and (
+            resulting == _ZERO or (resulting > _ZERO) == (current > _ZERO)
+        )
         if self.is_tripped:
             self._refused(
                 f"Order for {symbol} refused: breaker {self.name} is {self._state.value}",
                 {"symbol": symbol},
             )
             return False
-        if after > self.max_position_pct and after > before:
+        if after > self.max_position_pct and not reduces:
             self._refused(
                 f"Position in {symbol} would be {after:.2%} of the portfolio "
                 f"(max {self.max_position_pct:.2%})",

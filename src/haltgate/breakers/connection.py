@@ -52,6 +52,13 @@ class ConnectionCircuitBreaker(BaseCircuitBreaker):
             self._consecutive += 1
             if (
                 self._consecutive >= self.failure_threshold
+                and self._state is CircuitBreakerState.TRIPPED
+            ):
+                # Tripped by a timeout and now failing too: a heartbeat alone must no
+                # longer clear it, only a success.
+                self._trip_cause = "failures"
+            elif (
+                self._consecutive >= self.failure_threshold
                 and self._state is CircuitBreakerState.NORMAL
             ):
                 self._trip_cause = "failures"

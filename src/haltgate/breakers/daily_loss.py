@@ -31,6 +31,7 @@ class DailyLossCircuitBreaker(BaseCircuitBreaker):
     """
 
     _pure_state_read = True
+    _observations = {"current_portfolio_value": to_decimal, "start_of_day_value": to_decimal}
 
     def __init__(
         self,
@@ -99,7 +100,7 @@ class DailyLossCircuitBreaker(BaseCircuitBreaker):
 
     def update(self, value: Number) -> bool:
         """Observe a portfolio value (same as ``can_trade(current_portfolio_value=value)``)."""
-        return self.can_trade(current_portfolio_value=value)
+        return self.can_trade(current_portfolio_value=to_decimal(value, "value"))
 
     def limit(self) -> Decimal | None:
         """Today's loss limit as an amount (``None`` for a percentage limit with no baseline)."""

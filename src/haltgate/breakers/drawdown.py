@@ -28,6 +28,7 @@ class DrawdownCircuitBreaker(BaseCircuitBreaker):
     """
 
     _pure_state_read = True
+    _observations = {"current_portfolio_value": to_decimal}
 
     def __init__(
         self,
@@ -49,12 +50,12 @@ class DrawdownCircuitBreaker(BaseCircuitBreaker):
     def can_trade(self, current_portfolio_value: Number | None = None) -> bool:
         """Observe ``current_portfolio_value`` (if given); True unless tripped or halted."""
         if current_portfolio_value is not None:
-            self.update(current_portfolio_value)
+            self.update(to_decimal(current_portfolio_value, "current_portfolio_value"))
         return self._state not in BLOCKING_STATES
 
     def update(self, value: Number) -> Decimal:
         """Observe a portfolio value; returns the current drawdown as a fraction."""
-        observed = to_decimal(value, "current_portfolio_value")
+        observed = to_decimal(value, "value")
         events: list[BreakerEvent] = []
         with self._lock:
             now = self._clock.now().timestamp()

@@ -31,6 +31,7 @@ class VolatilityCircuitBreaker(BaseCircuitBreaker):
     """
 
     _pure_state_read = True
+    _observations = {"price": to_positive, "last_return": to_decimal}
 
     def __init__(
         self,

@@ -1,0 +1,187 @@
+"""DailyLossCircuitBreaker: strict '>', baselines, percentage limits, sessions, reset."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from haltgate import (
+    CircuitBreakerState,
+    DailyLossCircuitBreaker,
+    DailyRollCalendar,
+    ManualClock,
+)
+
+HOUR = 3600
+
+
+def events_of(breaker: DailyLossCircuitBreaker) -> list[Any]:
+    seen: list[Any] = []
+    breaker.add_listener(seen.append)
+    return seen
+
+
+def test_exactly_the_limit_does_not_trip(clock: ManualClock) -> None:
+    breaker = DailyLossCircuitBreaker(max_daily_loss=Decimal("5000"), clock=clock)
+    assert breaker.can_trade(current_portfolio_value=95000, start_of_day_value=100000)
+    assert breaker.get_current_daily_loss() == Decimal("5000")
+    assert breaker.state is CircuitBreakerState.NORMAL
+
+
+def test_one_cent_over_the_limit_trips_with_details(clock: ManualClock) -> None:
+    breaker = DailyLossCircuitBreaker(max_daily_loss="5000", clock=clock)
+    assert not breaker.can_trade(current_portfolio_value="94999.99", start_of_day_value="100000")
+    details = breaker.get_trip_details()
+    assert details["threshold"] == Decimal("5000")
+    assert details["observed"] == Decimal("5000.01")
+    assert details["start_of_day_value"] == Decimal("100000")
+    assert details["current"] == Decimal("94999.99")
+    assert details["tripped_at"] == clock.now()
+    assert details["session_start"] == datetime(2025, 3, 3, tzinfo=UTC)
+    assert "Daily loss 5000.01 exceeds max 5000" in (breaker.get_trip_reason() or "")
+
+
+def test_baseline_defaults_to_the_first_value_of_the_session(clock: ManualClock) -> None:
+    breaker = DailyLossCircuitBreaker(max_daily_loss=1000, clock=clock)
+    assert breaker.get_start_of_day_value() is None
+    assert breaker.get_current_daily_loss() == 0
+    breaker.update(50000)
+    breaker.update(52000)
+    assert breaker.get_start_of_day_value() == 50000
+    assert breaker.get_current_daily_loss() == -2000  # a gain
+    assert breaker.can_trade(current_portfolio_value=49000)  # exactly 1000
+    assert not breaker.can_trade(current_portfolio_value=48999)
+
+
+def test_given_start_of_day_value_replaces_the_first_observation(clock: ManualClock) -> None:
+    breaker = DailyLossCircuitBreaker(max_daily_loss=1000, clock=clock)
+    breaker.update(50000)
+    assert breaker.can_trade(current_portfolio_value=49500, start_of_day_value=50200)
+    assert breaker.get_start_of_day_value() == 50200
+    assert breaker.get_current_daily_loss() == 700
+    # Measured from the given baseline, 49200 is exactly 1000 down; 49199 is beyond.
+    assert breaker.can_trade(current_portfolio_value=49200)
+    assert not breaker.can_trade(current_portfolio_value=49199)
+
+
+def test_start_of_day_value_alone_sets_the_baseline(clock: ManualClock) -> None:
+    breaker = DailyLossCircuitBreaker(max_daily_loss=1000, clock=clock)
+    assert breaker.can_trade(start_of_day_value=10000)
+    assert breaker.get_start_of_day_value() == 10000
+    assert breaker.get_current_daily_loss() == 0
+    assert not breaker.can_trade(current_portfolio_value=8999)
+
+
+def test_percentage_limit(clock: ManualClock) -> None:
+    breaker = DailyLossCircuitBreaker(max_daily_loss_pct=Decimal("0.02"), clock=clock)
+    assert breaker.max_daily_loss is None
+    assert breaker.limit() is None  # no baseline yet
+    assert breaker.can_trade(current_portfolio_value=98000, start_of_day_value=100000)
+    assert breaker.limit() == Decimal("2000")
+    assert not breaker.can_trade(current_portfolio_value="97999.99")
+    details = breaker.get_trip_details()
+    assert details["threshold"] == Decimal("2000.00")
+    assert details["threshold_pct"] == Decimal("0.02")
+    assert "2.00% of 100000" in (breaker.get_trip_reason() or "")
+
+
+def test_latched_within_the_session(clock: ManualClock) -> None:
+    breaker = DailyLossCircuitBreaker(max_daily_loss=100, clock=clock)
+    breaker.update(1000)
+    breaker.update(800)
+    clock.advance(HOUR)
+    assert not breaker.can_trade(current_portfolio_value=1000)
+    assert breaker.is_tripped
+
+
+def test_a_new_utc_session_clears_the_trip_and_the_baseline(clock: ManualClock) -> None:
+    breaker = DailyLossCircuitBreaker(max_daily_loss=100, clock=clock)
+    seen = events_of(breaker)
+    breaker.update(1000)
+    breaker.update(800)
+    clock.set(datetime(2025, 3, 3, 23, 59, 59, 999999, tzinfo=UTC))
+    assert breaker.state is CircuitBreakerState.TRIPPED
+    clock.advance(0.000001)  # midnight UTC
+    assert breaker.state is CircuitBreakerState.NORMAL
+    assert breaker.get_start_of_day_value() is None
+    assert breaker.get_current_daily_loss() == 0
+    assert [(e.kind, e.state) for e in seen] == [
+        ("tripped", CircuitBreakerState.TRIPPED),
+        ("reset", CircuitBreakerState.RESETTING),
+        ("reset", CircuitBreakerState.NORMAL),
+    ]
+    assert seen[-1].details["cause"] == "new_session"
+    assert seen[-1].reason == "new trading session"
+    assert breaker.can_trade(current_portfolio_value=700)
+    assert breaker.get_start_of_day_value() == 700
+
+
+def test_session_roll_also_happens_through_can_trade_without_a_value(
+    clock: ManualClock,
+) -> None:
+    breaker = DailyLossCircuitBreaker(max_daily_loss=100, clock=clock)
+    breaker.update(1000)
+    breaker.update(800)
+    clock.advance(24 * HOUR)
+    assert breaker.can_trade()
+
+
+def test_a_manual_halt_survives_the_session_roll(clock: ManualClock) -> None:
+    breaker = DailyLossCircuitBreaker(max_daily_loss=100, clock=clock)
+    breaker.trigger_halt("desk closed", "ops")
+    clock.advance(48 * HOUR)
+    assert breaker.state is CircuitBreakerState.MANUALLY_HALTED
+    assert not breaker.can_trade(current_portfolio_value=1)
+
+
+def test_manual_reset_rebaselines_to_the_latest_value(clock: ManualClock) -> None:
+    breaker = DailyLossCircuitBreaker(max_daily_loss=100, clock=clock)
+    breaker.can_trade(current_portfolio_value=1000, start_of_day_value=1000)
+    breaker.update(850)
+    breaker.reset(operator="risk")
+    assert breaker.get_start_of_day_value() == 850
+    assert breaker.get_current_daily_loss() == 0
+    assert breaker.can_trade(current_portfolio_value=750)  # exactly 100 below 850
+    assert not breaker.can_trade(current_portfolio_value=749)
+
+
+def test_roll_calendar_sessions_for_fx(clock: ManualClock) -> None:
+    cal = DailyRollCalendar("America/New_York", "17:00")
+    clock.set(datetime(2025, 3, 3, 21, 0, tzinfo=UTC))  # 16:00 EST
+    breaker = DailyLossCircuitBreaker(max_daily_loss=100, calendar=cal, clock=clock)
+    breaker.update(1000)
+    breaker.update(850)
+    assert breaker.is_tripped
+    clock.advance(HOUR - 1)
+    assert breaker.is_tripped  # 16:59:59 New York
+    clock.advance(1)  # 17:00 New York: a new session
+    assert not breaker.is_tripped
+    assert breaker.can_trade(current_portfolio_value=850)
+    assert breaker.get_start_of_day_value() == 850
+
+
+def test_calendar_from_its_config_spelling(clock: ManualClock) -> None:
+    breaker = DailyLossCircuitBreaker(
+        max_daily_loss=1, calendar="roll:17:00@America/New_York", clock=clock
+    )
+    assert isinstance(breaker.calendar, DailyRollCalendar)
+    assert breaker.calendar.describe() == "roll:17:00@America/New_York"
+
+
+def test_exchange_calendar_sessions(clock: ManualClock) -> None:
+    pytest.importorskip("exchange_calendars")
+    clock.set(datetime(2025, 7, 3, 15, 0, tzinfo=UTC))  # Thursday, early close at 13:00 ET
+    breaker = DailyLossCircuitBreaker(max_daily_loss=100, calendar="XNYS", clock=clock)
+    breaker.update(1000)
+    breaker.update(899)
+    assert breaker.is_tripped
+    clock.set(datetime(2025, 7, 4, 15, 0, tzinfo=UTC))  # Independence Day: no session
+    assert breaker.is_tripped
+    clock.set(datetime(2025, 7, 7, 13, 29, tzinfo=UTC))  # Monday 09:29 ET
+    assert breaker.is_tripped
+    clock.set(datetime(2025, 7, 7, 13, 30, tzinfo=UTC))  # Monday open
+    assert not breaker.is_tripped
+    assert breaker.get_start_of_day_value() is None

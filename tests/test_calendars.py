@@ -1,0 +1,115 @@
+"""Trading-session calendars: UTC midnight, a daily roll across DST, a real exchange."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from haltgate import DailyRollCalendar, ExchangeCalendar, HaltgateError, UTCDailyCalendar
+from haltgate.calendars import calendar_from_spec
+
+NY = ZoneInfo("America/New_York")
+
+
+def utc(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def test_utc_daily_calendar() -> None:
+    cal = UTCDailyCalendar()
+    assert cal.session_start(utc("2025-03-03T00:00:00")) == utc("2025-03-03T00:00:00")
+    assert cal.session_start(utc("2025-03-03T23:59:59.999999")) == utc("2025-03-03T00:00:00")
+    # A non-UTC aware time is converted first.
+    tokyo = datetime(2025, 3, 4, 8, 0, tzinfo=ZoneInfo("Asia/Tokyo"))  # 23:00 UTC on the 3rd
+    assert cal.session_start(tokyo) == utc("2025-03-03T00:00:00")
+    assert cal.describe() == "utc"
+
+
+@pytest.mark.parametrize(
+    ("now", "start_utc"),
+    [
+        # March 2025: New York springs forward on Sunday 9 March.
+        ("2025-03-07T22:30", "2025-03-07T22:00"),  # Fri 17:30 EST
+        ("2025-03-08T21:59", "2025-03-07T22:00"),  # Sat 16:59 EST
+        ("2025-03-09T20:59", "2025-03-08T22:00"),  # Sun 16:59 EDT: still Saturday's session
+        ("2025-03-09T21:00", "2025-03-09T21:00"),  # Sun 17:00 EDT: the roll, 21:00 UTC now
+        ("2025-03-10T21:00", "2025-03-10T21:00"),  # Mon 17:00 EDT
+        # November 2025: back to standard time on Sunday 2 November.
+        ("2025-11-01T21:00", "2025-11-01T21:00"),  # Sat 17:00 EDT
+        ("2025-11-02T21:59", "2025-11-01T21:00"),  # Sun 16:59 EST
+        ("2025-11-02T22:00", "2025-11-02T22:00"),  # Sun 17:00 EST
+        ("2025-11-03T21:30", "2025-11-02T22:00"),  # Mon 16:30 EST
+    ],
+)
+def test_daily_roll_stays_at_17_local_across_dst(now: str, start_utc: str) -> None:
+    cal = DailyRollCalendar("America/New_York", "17:00")
+    start = cal.session_start(utc(now))
+    assert start == utc(start_utc)
+    assert start.tzinfo is UTC
+    assert start.astimezone(NY).time() == time(17, 0)
+
+
+def test_sessions_around_dst_are_23_and_25_hours_long() -> None:
+    cal = DailyRollCalendar(NY, time(17, 0))
+    spring = cal.session_start(utc("2025-03-09T21:00")) - cal.session_start(utc("2025-03-09T20:00"))
+    autumn = cal.session_start(utc("2025-11-02T22:00")) - cal.session_start(utc("2025-11-02T21:00"))
+    assert spring.total_seconds() == 23 * 3600
+    assert autumn.total_seconds() == 25 * 3600
+
+
+def test_roll_time_in_a_dst_gap_starts_after_the_gap() -> None:
+    cal = DailyRollCalendar("America/New_York", "02:30")  # does not exist on 9 March 2025
+    start = cal.session_start(utc("2025-03-09T12:00"))
+    assert start.astimezone(NY).date().isoformat() == "2025-03-09"
+    assert start >= utc("2025-03-09T07:00")  # 03:00 EDT, the end of the gap
+    assert cal.session_start(start) == start
+
+
+def test_roll_calendar_rejects_bad_input() -> None:
+    with pytest.raises(HaltgateError, match="tz"):
+        DailyRollCalendar("Mars/Olympus", "17:00")
+    with pytest.raises(HaltgateError, match="time"):
+        DailyRollCalendar("UTC", "25:00")
+    with pytest.raises(TypeError, match="time"):
+        DailyRollCalendar("UTC", 17)  # type: ignore[arg-type]
+
+
+def test_calendar_from_spec() -> None:
+    assert isinstance(calendar_from_spec(None), UTCDailyCalendar)
+    assert isinstance(calendar_from_spec("UTC"), UTCDailyCalendar)
+    roll = calendar_from_spec("roll:17:00@America/New_York")
+    assert isinstance(roll, DailyRollCalendar)
+    assert repr(roll) == "DailyRollCalendar('America/New_York', '17:00:00')"
+    with pytest.raises(HaltgateError, match="calendar"):
+        calendar_from_spec("roll:17:00")
+    with pytest.raises(HaltgateError):
+        calendar_from_spec(42)
+
+
+def test_exchange_calendar_holiday_and_early_close() -> None:
+    pytest.importorskip("exchange_calendars")
+    cal = ExchangeCalendar("xnys")
+    assert cal.describe() == "XNYS"
+    open_ = utc("2025-11-26T14:30")  # Wed 09:30 EST
+    # Thanksgiving (Thu 27 Nov) is a holiday: Wednesday's session continues through it.
+    assert cal.session_start(utc("2025-11-26T14:29")) == utc("2025-11-25T14:30")
+    assert cal.session_start(open_) == open_
+    assert cal.session_start(utc("2025-11-27T16:00")) == open_
+    assert cal.session_start(utc("2025-11-28T14:29")) == open_
+    # Friday 28 Nov opens normally and closes early (13:00): after the close it is still
+    # Friday's session until Monday's open.
+    friday = utc("2025-11-28T14:30")
+    assert cal.session_start(friday) == friday
+    assert cal.session_start(utc("2025-11-28T19:00")) == friday
+    assert cal.session_start(utc("2025-12-01T14:29:59")) == friday
+    assert cal.session_start(utc("2025-12-01T14:30")) == utc("2025-12-01T14:30")
+    # Going back in time still answers correctly (the cache is only a shortcut).
+    assert cal.session_start(utc("2025-11-27T16:00")) == open_
+
+
+def test_exchange_calendar_unknown_code() -> None:
+    pytest.importorskip("exchange_calendars")
+    with pytest.raises(HaltgateError, match="code"):
+        ExchangeCalendar("NOPE")
