@@ -126,6 +126,8 @@ function cell(row, content, cls) {
   return td;
 }
 
+let lastSignature = null;
+
 function render(status) {
   const banner = document.getElementById("banner");
   banner.className = status.trading_allowed ? "allowed" : "halted";
@@ -137,6 +139,11 @@ function render(status) {
   }));
   document.getElementById("updated").textContent =
     "updated " + when(status.time) + " UTC \\u00b7 " + status.breakers.length + " breakers";
+  // Rebuild the table only when something changed, so a button never vanishes under the
+  // pointer between refreshes.
+  const signature = JSON.stringify([status.breakers, status.keyed]);
+  if (signature === lastSignature) return;
+  lastSignature = signature;
   const body = document.querySelector("#breakers tbody");
   body.replaceChildren();
   for (const b of status.breakers) {
