@@ -39,6 +39,7 @@ from .events import BreakerEvent, EventKind
 from .keys import hash_key, new_token, verify_key
 from .manager import CircuitBreakerManager
 from .store import MemoryStore, Store, open_store
+from .trading import PortfolioProvider, TradingBreakerConfig, TradingCircuitBreakers
 
 __version__ = "0.1.0"
 
@@ -73,11 +74,14 @@ __all__ = [
     "ManualClock",
     "MemoryStore",
     "OrderRateCircuitBreaker",
+    "PortfolioProvider",
     "PositionConcentrationCircuitBreaker",
     "Store",
     "StoreUnavailableError",
     "SystemClock",
+    "TradingBreakerConfig",
     "TradingCalendar",
+    "TradingCircuitBreakers",
     "UTCDailyCalendar",
     "VolatilityCircuitBreaker",
     "__version__",

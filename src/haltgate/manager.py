@@ -20,7 +20,12 @@ from .breakers.manual import ManualCircuitBreaker
 from .breakers.order_rate import OrderRateCircuitBreaker
 from .breakers.state import BLOCKING_STATES, CircuitBreakerState
 from .clock import Clock, SystemClock
-from .errors import InvalidInputError, InvalidTypeError, UnknownBreakerError
+from .errors import (
+    InvalidInputError,
+    InvalidTypeError,
+    StoreUnavailableError,
+    UnknownBreakerError,
+)
 from .events import BreakerEvent, EventKind, Listener, ListenerSet
 from .values import to_text
 
@@ -93,12 +98,25 @@ class CircuitBreakerManager:
         self._quiet = False
         self._generation = 0
         self._store = None
+        # Manual breakers added because another process halted them (see _adopt_remote).
+        self._adopted: set[str] = set()
         if store is not None:
             from .store import open_store
 
             self._store = open_store(store)
+            # Fail-closed: the store tells us when it becomes unreachable or reachable
+            # again, so the quiet fast path is dropped and can_trade() asks it.
+            self._store.add_availability_watcher(self._store_changed)
+            adopt = getattr(self._store, "add_remote_adopter", None)
+            if adopt is not None:
+                adopt(self._adopt_remote)
         for breaker in breakers:
             self.add_breaker(breaker)
+        if self._store is not None and "manual" not in self._breakers:
+            # A kill switch thrown before this process started still stops it.
+            snapshot = self._store.load_snapshot("manual")
+            if snapshot is not None and snapshot.get("type") == "manual":
+                self._adopt_remote("manual", snapshot)
 
     # ------------------------------------------------------------------ breakers
     @property
@@ -116,6 +134,9 @@ class CircuitBreakerManager:
         if not isinstance(breaker, BaseCircuitBreaker):
             raise InvalidTypeError("breaker", breaker, "must be a BaseCircuitBreaker")
         with self._lock:
+            if breaker.name in self._adopted:
+                # The caller's own breaker replaces the stand-in; attach restores the halt.
+                self.remove_breaker(breaker.name)
             if breaker.name in self._breakers:
                 raise InvalidInputError(
                     "breaker", breaker.name, "a breaker with this name is already added"
@@ -145,6 +166,7 @@ class CircuitBreakerManager:
         ``KeyError``, if absent)."""
         with self._lock:
             breaker = self._named(name)
+            self._adopted.discard(breaker.name)
             del self._breakers[breaker.name]
             self._routes.pop(breaker.name, None)
             breaker._watchers = tuple(w for w in breaker._watchers if w != self._changed)
@@ -174,6 +196,23 @@ class CircuitBreakerManager:
             )
         )
         self._changed(None)
+
+    def _store_changed(self) -> None:
+        self._changed(None)
+
+    def _adopt_remote(self, name: str, snapshot: Any) -> None:
+        """Another process halted a manual breaker this manager does not have (an
+        operator's kill switch): add it, restored from the store."""
+        if snapshot.get("type") != "manual" or snapshot.get("state") == "NORMAL":
+            return
+        with self._lock:
+            if name not in self._breakers:
+                self.add_breaker(ManualCircuitBreaker(name=name))
+                self._adopted.add(name)
+
+    def _store_blocking(self) -> str | None:
+        store = self._store
+        return None if store is None else store.blocking_reason()
 
     def _changed(self, _breaker: BaseCircuitBreaker | None) -> None:
         with self._flag_lock:
@@ -220,7 +259,10 @@ class CircuitBreakerManager:
         generation = self._generation
         ok = True
         may_be_quiet = True
-        for breaker, route, given in self._route_observations(observations):
+        plan = self._route_observations(observations)
+        if self._store_blocking() is not None:
+            ok = may_be_quiet = False
+        for breaker, route, given in plan:
             if given and route.required <= given.keys():
                 allowed = breaker.can_trade(**given)
                 if not type(breaker)._pure_state_read:
@@ -261,6 +303,9 @@ class CircuitBreakerManager:
         """Why trading is refused now: ``"name: reason"`` per tripped breaker, and full
         order windows."""
         reasons = [f"{name}: {why}" for name, why in self.get_trip_reasons().items()]
+        store_reason = self._store_blocking()
+        if store_reason is not None:
+            reasons.insert(0, store_reason)
         for breaker in self._rate_breakers:
             if not breaker.is_tripped and breaker._blocks():
                 reasons.append(f"{breaker.name}: order window full")
@@ -300,6 +345,14 @@ class CircuitBreakerManager:
         if not self.can_trade():
             self._refuse("trading is blocked: " + "; ".join(self.get_blocking_reasons()))
             return False
+        try:
+            return self._admit(rate)
+        except StoreUnavailableError as exc:
+            # A shared order window that cannot be reached admits nothing (fail-closed).
+            self._refuse(f"trading is blocked: {exc}")
+            return False
+
+    def _admit(self, rate: tuple[OrderRateCircuitBreaker, ...]) -> bool:
         if len(rate) == 1:
             if rate[0].try_record_order():
                 return True
@@ -308,24 +361,34 @@ class CircuitBreakerManager:
         events: list[BreakerEvent] = []
         taken: list[tuple[OrderRateCircuitBreaker, object]] = []
         refused_by: str | None = None
+        failure: StoreUnavailableError | None = None
         locks = [b._lock for b in rate]
         for lock in locks:
             lock.acquire()
         try:
             for breaker in rate:
-                token = breaker._reserve_locked(events)
+                try:
+                    token = breaker._reserve_locked(events)
+                except StoreUnavailableError as exc:
+                    failure, token = exc, None
                 if token is None:
                     refused_by = breaker.name
                     break
                 taken.append((breaker, token))
             if refused_by is not None:
                 for breaker, token in taken:
-                    breaker._cancel_locked(token)
+                    try:
+                        breaker._cancel_locked(token)
+                    except StoreUnavailableError:
+                        # The shared window keeps the slot until it ages out: safe side.
+                        logger.warning("order_cancel_failed", extra={"breaker": breaker.name})
         finally:
             for lock in reversed(locks):
                 lock.release()
         for breaker in rate:
             breaker._publish([e for e in events if e.breaker_name == breaker.name])
+        if failure is not None:
+            raise failure
         if refused_by is not None:
             self._refuse(f"order window of {refused_by} is full")
             return False
