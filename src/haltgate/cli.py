@@ -277,16 +277,11 @@ def cmd_audit(ctx: Context) -> int:
         if not ctx.args.jsonl:
             raise CommandError("audit export needs --jsonl (the only format)", EXIT_USAGE)
         target = ctx.args.file
-        out: IO[str] = sys.stdout if target in (None, "-") else open(target, "w")  # noqa: SIM115
-        try:
-            count = 0
-            for entry in store.iter_audit():
-                out.write(json.dumps(entry.to_dict(), sort_keys=True) + "\n")
-                count += 1
-        finally:
-            if out is not sys.stdout:
-                out.close()
-        if out is not sys.stdout:
+        if target in (None, "-"):
+            store.export_audit_jsonl(sys.stdout)
+        else:
+            with open(target, "w", encoding="utf-8") as out:
+                count = store.export_audit_jsonl(out)
             print(f"exported {count} audit entries to {target}", file=sys.stderr)
         return EXIT_OK
     finally:

@@ -167,6 +167,7 @@ def test_audit_tail_verify_export(
     lines = [json.loads(line) for line in target.read_text().splitlines()]
     assert [e["seq"] for e in lines] == [1, 2]
     assert lines[1]["event"] == "breaker_halted"
+    assert json.loads(lines[1]["payload"])["reason"] == "r"
     # Tamper with an entry: verify fails with exit 1 and names it.
     from dataclasses import replace
 
