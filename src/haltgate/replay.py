@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from itertools import islice
 from pathlib import Path
 from typing import IO, Any
 
@@ -64,6 +65,7 @@ _NORMAL = CircuitBreakerState.NORMAL
 _MARGIN = 1e-9
 _UP = 1.0 + _MARGIN
 _DAY = 86400.0
+_BLOCK = 8192  # rows read ahead; a later higher value is looked for within the block
 
 
 class ReplayError(HaltgateError, ValueError):
@@ -291,7 +293,8 @@ class _Drawdown:
     A row may be skipped only when (1) it cannot trip: its value is clearly above the trip
     line under a peak at least as high as the breaker's, and (2) the breaker's peak window
     would keep no trace of it: it is below the maximum already recorded for its minute, or
-    the next row is higher (that row's value displaces it from the window).
+    a later row is higher and every row until that one is left out as well (the higher
+    value displaces them all from the window before anything reads it).
     """
 
     __slots__ = ("breaker", "bucket", "bucket_max", "bucket_seconds", "floor_factor", "peak")
@@ -304,19 +307,24 @@ class _Drawdown:
         self.peak = math.inf
         self.floor_factor = 1.0 - float(breaker.max_drawdown_pct)
 
-    def skip(self, ts: float, value: float, next_value: float | None) -> bool:
+    def skip(self, ts: float, value: float, has_higher: bool, seg_min: float) -> bool:
+        """Whether the row can be left out; ``has_higher``: a later row of the block is
+        higher, and ``seg_min`` is the lowest value from this row up to that one."""
         peak = self.peak
+        high = value * _UP
+        raised = high if high > peak else peak
+        normal = self.breaker._state is _NORMAL
         # A tripped (latched) breaker cannot trip again; otherwise stay clear of the line.
-        if self.breaker._state is _NORMAL and (
-            not 0.0 < peak < math.inf or value < peak * self.floor_factor + _MARGIN * peak
+        if normal and not (
+            0.0 < raised < math.inf and value >= raised * self.floor_factor + _MARGIN * raised
         ):
             return False
         if value < self.bucket_max and int(ts // self.bucket_seconds) == self.bucket:
             return True
-        if next_value is not None and next_value > value:
-            high = value * _UP
-            if not high <= peak:
-                self.peak = high
+        # A later, higher row displaces this value from the window; every row until then is
+        # left out too, so none of them may come near the trip line either.
+        if has_higher and (not normal or seg_min >= raised * self.floor_factor + _MARGIN * raised):
+            self.peak = raised
             return True
         return False
 
@@ -476,73 +484,80 @@ def replay_rows(
     utc = UTC
     n = 0
     last = first
-    while current is not None:
-        following = next(iterator, None)
-        n += 1
-        last = current
-        _line, when, ts, _text, value, orders, errors = current
-        if keep_series:
-            times.append(ts)
-            values.append(value)
-        if not use_fast:
-            set_clock(when if when is not None else fromts(ts, utc))
-            if feeds_value:
-                manager.can_trade(current_portfolio_value=_dec(current))
-            else:
-                manager.can_trade()
+    block = [first, *islice(iterator, _BLOCK - 1)]
+    no_higher = [False] * _BLOCK
+    zeros = [0.0] * _BLOCK
+    while block:
+        if use_fast and dd_steps:
+            has_higher, seg_min = _next_higher([row[4] for row in block])
         else:
-            # Cheapest common case first: every shadow says the row cannot matter.
-            next_value = following[4] if following is not None else None
-            quiet = not watch_rate and not orders and not errors
-            if quiet:
-                for step, item in plan:
-                    if step == 0:
-                        if not item.skip(ts, value, next_value):
-                            quiet = False
-                            break
-                    elif step == 1:
-                        if not item.skip(ts, value):
-                            quiet = False
-                            break
-                    elif item._state is _TRIPPED:
-                        quiet = False
-                        break
-            if quiet:
-                current = following
-                continue
-            set_clock(when if when is not None else fromts(ts, utc))
-            for step, item in plan:
-                if step == 0:
-                    if not item.skip(ts, value, next_value):
-                        item.fed(ts, value, item.breaker.update(_dec(current)))
-                elif step == 1:
-                    if not item.skip(ts, value):
-                        item.breaker.can_trade(current_portfolio_value=_dec(current))
-                        item.fed(clock.now())
-                elif step == 2:
-                    if watch_rate:
-                        item.can_trade()
-                elif item._state is _TRIPPED:  # error rate: may clear by itself
-                    _ = item.is_tripped
-        for _ in range(orders):
-            if record_order():
-                result.orders_admitted += 1
+            has_higher, seg_min = no_higher, zeros
+        for index, current in enumerate(block):
+            n += 1
+            _line, when, ts, _text, value, orders, errors = current
+            if keep_series:
+                times.append(ts)
+                values.append(value)
+            if not use_fast:
+                set_clock(when if when is not None else fromts(ts, utc))
+                if feeds_value:
+                    manager.can_trade(current_portfolio_value=_dec(current))
+                else:
+                    manager.can_trade()
             else:
-                result.orders_refused += 1
-        for _ in range(errors):
-            if record_error():
-                result.errors_recorded += 1
-        if use_fast and (orders or watch_rate):
-            watch_rate = any(
-                b._state is _TRIPPED or b.get_order_count() >= b.max_orders_per_minute
-                for b in rate_breakers
-            )
-        if keep_series and peak_source is not None and not n & 0xFF:
-            set_clock(when if when is not None else fromts(ts, utc))
-            peak = peak_source.get_peak()
-            if peak is not None:
-                peaks.append((ts, float(peak)))
-        current = following
+                higher = has_higher[index]
+                low = seg_min[index]
+                # Cheapest common case first: every shadow says the row cannot matter.
+                quiet = not watch_rate and not orders and not errors
+                if quiet:
+                    for step, item in plan:
+                        if step == 0:
+                            if not item.skip(ts, value, higher, low):
+                                quiet = False
+                                break
+                        elif step == 1:
+                            if not item.skip(ts, value):
+                                quiet = False
+                                break
+                        elif item._state is _TRIPPED:
+                            quiet = False
+                            break
+                if not quiet:
+                    set_clock(when if when is not None else fromts(ts, utc))
+                    for step, item in plan:
+                        if step == 0:
+                            if not item.skip(ts, value, higher, low):
+                                item.fed(ts, value, item.breaker.update(_dec(current)))
+                        elif step == 1:
+                            if not item.skip(ts, value):
+                                item.breaker.can_trade(current_portfolio_value=_dec(current))
+                                item.fed(clock.now())
+                        elif step == 2:
+                            if watch_rate:
+                                item.can_trade()
+                        elif item._state is _TRIPPED:  # error rate: may clear by itself
+                            _ = item.is_tripped
+            if orders or errors:
+                for _ in range(orders):
+                    if record_order():
+                        result.orders_admitted += 1
+                    else:
+                        result.orders_refused += 1
+                for _ in range(errors):
+                    if record_error():
+                        result.errors_recorded += 1
+            if use_fast and (orders or watch_rate):
+                watch_rate = any(
+                    b._state is _TRIPPED or b.get_order_count() >= b.max_orders_per_minute
+                    for b in rate_breakers
+                )
+            if keep_series and peak_source is not None and not n & 0xFF:
+                set_clock(when if when is not None else fromts(ts, utc))
+                peak = peak_source.get_peak()
+                if peak is not None:
+                    peaks.append((ts, float(peak)))
+        last = block[-1]
+        block = list(islice(iterator, _BLOCK))
     end = row_time(last)
     set_clock(end)
     if keep_series and peak_source is not None:
@@ -556,6 +571,28 @@ def replay_rows(
     if collector.halted_since is not None:
         result.halted_periods.append((collector.halted_since, end))
     return result
+
+
+def _next_higher(values: list[float]) -> tuple[list[bool], list[float]]:
+    """For each value: is a later one strictly higher, and the lowest value from it up to
+    (not including) the first higher one. One backward pass with a monotonic stack."""
+    size = len(values)
+    has = [False] * size
+    lows = [0.0] * size
+    stack_values: list[float] = []
+    stack_lows: list[float] = []
+    for i in range(size - 1, -1, -1):
+        value = low = values[i]
+        while stack_values and stack_values[-1] <= value:
+            stack_values.pop()
+            other = stack_lows.pop()
+            if other < low:
+                low = other
+        has[i] = bool(stack_values)
+        lows[i] = low
+        stack_values.append(value)
+        stack_lows.append(low)
+    return has, lows
 
 
 def _dec(row: Row) -> Decimal:

@@ -171,6 +171,21 @@ def test_fast_path_gives_exactly_the_reference_events(seed: int, setup: int) -> 
     assert fast.summary() == slow.summary()
 
 
+@pytest.mark.parametrize("block", [2, 7, 64])
+def test_fast_path_is_exact_across_look_ahead_blocks(
+    block: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import haltgate.replay as replay
+
+    monkeypatch.setattr(replay, "_BLOCK", block)
+    text = _random_series(9, 1500)
+    for make in _setups():
+        fast = replay_rows(read_rows(io.StringIO(text)), make(), fast=True)
+        slow = replay_rows(read_rows(io.StringIO(text)), make(), fast=False)
+        assert fast.events == slow.events
+        assert fast.summary() == slow.summary()
+
+
 def test_fast_path_matches_on_values_hugging_the_threshold() -> None:
     # Values within a hair of the 10 % line, in every minute, rising and falling.
     lines = ["timestamp,portfolio_value"]
