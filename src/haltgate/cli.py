@@ -123,8 +123,9 @@ def cmd_status(ctx: Context) -> int:
     manager = ctx.manager(mutating=False)
     try:
         rows = _status_rows(manager)
+        # Blocking reasons include an unreachable store (fail-closed), not only trips.
         blocking = manager.get_blocking_reasons()
-        allowed = not manager.get_tripped()
+        allowed = not blocking
         if ctx.args.json:
             payload = {
                 "trading_allowed": allowed,
@@ -141,8 +142,7 @@ def cmd_status(ctx: Context) -> int:
         if allowed:
             out.write("TRADING ALLOWED - no breaker is tripped or halted\n")
         else:
-            count = len(manager.get_tripped())
-            out.write(f"TRADING HALTED - {count} breaker(s) blocking:\n")
+            out.write(f"TRADING HALTED - {len(blocking)} reason(s):\n")
             for line in blocking:
                 out.write(f"  * {line}\n")
         out.write("\n")

@@ -9,7 +9,8 @@ application keeps its own registry (and tests stay isolated)::
 
 Exposed series:
 
-- ``haltgate_trading_allowed`` (1 when no breaker is tripped or halted)
+- ``haltgate_trading_allowed`` (1 when nothing blocks trading: no breaker tripped, halted
+  or full, and the store reachable)
 - ``haltgate_breaker_state{breaker,type,state}`` (1 for the breaker's current state)
 - ``haltgate_breaker_tripped{breaker}`` (1 while tripped or halted)
 - ``haltgate_breaker_trips_total{breaker,kind}`` (``kind`` = tripped | halted)
@@ -51,7 +52,7 @@ class _StateCollector:
         from prometheus_client.core import GaugeMetricFamily
 
         allowed = GaugeMetricFamily(
-            "haltgate_trading_allowed", "1 when no breaker is tripped or halted"
+            "haltgate_trading_allowed", "1 when nothing blocks trading (trips, halts, store)"
         )
         state = GaugeMetricFamily(
             "haltgate_breaker_state",
@@ -63,15 +64,13 @@ class _StateCollector:
             "1 while the breaker is tripped or halted",
             labels=["breaker"],
         )
-        blocking = 0
         for row in self._manager.get_details():
             current = row["state"]
             for name in _STATES:
                 state.add_metric([row["name"], row["type"], name], 1.0 if name == current else 0.0)
             is_tripped = current in ("TRIPPED", "MANUALLY_HALTED")
-            blocking += is_tripped
             tripped.add_metric([row["name"]], 1.0 if is_tripped else 0.0)
-        allowed.add_metric([], 0.0 if blocking else 1.0)
+        allowed.add_metric([], 0.0 if self._manager.get_blocking_reasons() else 1.0)
         yield allowed
         yield state
         yield tripped

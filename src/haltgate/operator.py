@@ -122,8 +122,9 @@ def operator_manager(
 
 
 def trading_allowed(manager: CircuitBreakerManager) -> bool:
-    """True when no breaker is tripped or halted (a state read: feeds no observation)."""
-    return not manager.get_tripped()
+    """True when nothing blocks trading: no breaker tripped or halted, and the store
+    reachable (a state read: feeds no observation)."""
+    return not manager.get_blocking_reasons()
 
 
 def kill_switch_settings(

@@ -200,3 +200,17 @@ def test_demo_without_the_demo_module_is_a_clear_error(
         pytest.skip("haltgate.demo is present; its own tests cover it")
     assert main(["demo"]) == 1
     assert "demo is not available" in capsys.readouterr().err
+
+
+def test_an_unreachable_store_reads_as_halted(
+    store: MemoryStore, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Trading processes refuse orders while the store is down (fail-closed): status must not
+    # say trading is allowed just because no breaker is tripped.
+    _run(capsys, "halt", "--reason", "r", "--operator", "a")
+    _run(capsys, "reset", "manual", "--operator", "a")
+    monkeypatch.setattr(store, "blocking_reason", lambda: "store unavailable: disk full")
+    code, out, _ = _run(capsys, "status")
+    assert code == 0
+    assert out.startswith("TRADING HALTED")
+    assert "store unavailable: disk full" in out

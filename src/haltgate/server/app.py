@@ -116,11 +116,11 @@ class AdminService:
         """The JSON of ``GET /api/status``."""
         self.refresh()
         rows = self.manager.get_details()
-        tripped = self.manager.get_tripped()
+        blocking = self.manager.get_blocking_reasons()
         _, keyed = kill_switch_settings(self.store, self.config)
         return {
-            "trading_allowed": not tripped,
-            "blocking": self.manager.get_blocking_reasons(),
+            "trading_allowed": not blocking,
+            "blocking": blocking,
             "breakers": [
                 {**row, "since": row["since"].isoformat() if row["since"] else None} for row in rows
             ],
