@@ -174,8 +174,8 @@ def _verify_durable(manager: Any, name: str, state: str) -> None:
     snapshot = manager.store.load_snapshot(name)
     if snapshot is None or snapshot.get("state") != state:
         raise CommandError(
-            f"the store did not record {name!r} as {state}: the change is NOT in effect for "
-            "other processes; check the store and try again"
+            f"the store did not confirm {name!r} as {state}: do not assume the change is in "
+            "effect for other processes; check with `haltgate status` and try again"
         )
 
 

@@ -132,3 +132,25 @@ def test_replay_console_script(tmp_path: Path, run_cli: RunCli) -> None:
     assert payload["summary"]["trips"] == 2
     assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
     assert "replay [" not in done.stderr  # no progress bar when stderr is not a terminal
+
+
+def test_replay_with_a_config(tmp_path: Path, run_cli: RunCli) -> None:
+    config = tmp_path / "haltgate.toml"
+    config.write_text('[[breakers]]\ntype = "drawdown"\nmax_drawdown_pct = "0.30"\n')
+    csv = tmp_path / "eq.csv"
+    csv.write_text("timestamp,portfolio_value\n1709287200,100000\n1709287260,80000\n")
+    done = run_cli("--config", str(config), "replay", str(csv), "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["events"] == []  # 20 % is within a 30 % limit
+    assert json.loads(done.stdout)["summary"]["final_states"] == {"drawdown": "NORMAL"}
+
+
+def test_hash_key_makes_a_hash_that_verifies(run_cli: RunCli) -> None:
+    from haltgate import verify_key
+
+    done = run_cli("hash-key", stdin="s3cret\n")
+    assert done.returncode == 0
+    assert verify_key("s3cret", done.stdout.strip())
+    fresh = run_cli("hash-key", "--new")
+    secret_line, hash_line = fresh.stdout.strip().splitlines()
+    assert verify_key(secret_line.rsplit(" ", 1)[1], hash_line)
