@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -282,6 +282,11 @@ class CircuitBreakerManager:
                     self._quiet = True
         return ok
 
+    def accepts_observation(self, name: str) -> bool:
+        """True if some breaker's ``can_trade`` takes the keyword ``name`` (so
+        ``can_trade(**{name: value})`` would not be refused as unknown)."""
+        return any(r.any_keyword or name in r.accepts for r in self._routes.values())
+
     def any_tripped(self) -> bool:
         """True if any breaker is TRIPPED or MANUALLY_HALTED."""
         return any(b.is_tripped for b in self._ordered)
@@ -341,26 +346,60 @@ class CircuitBreakerManager:
         does. Refused too while any breaker blocks trading. A refusal emits an
         ``order_refused`` event.
         """
-        rate = self._rate_breakers
-        if not self.can_trade():
-            self._refuse("trading is blocked: " + "; ".join(self.get_blocking_reasons()))
-            return False
+        return not self.admit_order()
+
+    def admit_order(
+        self, *, reduce_only: bool = False, details: Mapping[str, Any] | None = None
+    ) -> list[str]:
+        """Like :meth:`record_order`, but returns why the order was refused (empty list:
+        admitted and recorded).
+
+        ``reduce_only=True`` is for an order that only shrinks a position: trips of the risk
+        breakers do not stop it, but a manual halt (the kill switch) and a full or tripped
+        order window still do. ``details`` (e.g. the order's symbol and side) are added to
+        the ``order_refused`` event.
+        """
+        store_reason = self._store_blocking()
+        if store_reason is not None:
+            # Fail-closed: without the store no process can know about a kill switch.
+            self._refuse(f"trading is blocked: {store_reason}", details, [store_reason])
+            return [store_reason]
+        if reduce_only:
+            halted = [
+                f"{b.name}: {b.get_trip_reason()}"
+                for b in self._ordered
+                if b.state is CircuitBreakerState.MANUALLY_HALTED
+            ]
+            if halted:
+                self._refuse("trading is manually halted: " + "; ".join(halted), details, halted)
+                return halted
+        elif not self.can_trade():
+            blocking = self.get_blocking_reasons() or ["trading is blocked"]
+            self._refuse("trading is blocked: " + "; ".join(blocking), details, blocking)
+            return blocking
         try:
-            return self._admit(rate)
+            refused_by = self._admit_to_rate_windows()
         except StoreUnavailableError as exc:
             # A shared order window that cannot be reached admits nothing (fail-closed).
-            self._refuse(f"trading is blocked: {exc}")
-            return False
+            reason = f"store: {exc}"
+            self._refuse(f"trading is blocked: {exc}", details, [reason])
+            return [reason]
+        if refused_by is None:
+            return []
+        why = refused_by.get_trip_reason() or "order window full"
+        self._refuse(
+            f"order window of {refused_by.name} is full", details, [f"{refused_by.name}: {why}"]
+        )
+        return [f"{refused_by.name}: {why}"]
 
-    def _admit(self, rate: tuple[OrderRateCircuitBreaker, ...]) -> bool:
+    def _admit_to_rate_windows(self) -> OrderRateCircuitBreaker | None:
+        """Record one order in every rate window, or none; returns the refusing breaker."""
+        rate = self._rate_breakers
         if len(rate) == 1:
-            if rate[0].try_record_order():
-                return True
-            self._refuse(f"order window of {rate[0].name} is full")
-            return False
+            return None if rate[0].try_record_order() else rate[0]
         events: list[BreakerEvent] = []
         taken: list[tuple[OrderRateCircuitBreaker, object]] = []
-        refused_by: str | None = None
+        refused_by: OrderRateCircuitBreaker | None = None
         failure: StoreUnavailableError | None = None
         locks = [b._lock for b in rate]
         for lock in locks:
@@ -372,7 +411,7 @@ class CircuitBreakerManager:
                 except StoreUnavailableError as exc:
                     failure, token = exc, None
                 if token is None:
-                    refused_by = breaker.name
+                    refused_by = breaker
                     break
                 taken.append((breaker, token))
             if refused_by is not None:
@@ -389,16 +428,29 @@ class CircuitBreakerManager:
             breaker._publish([e for e in events if e.breaker_name == breaker.name])
         if failure is not None:
             raise failure
-        if refused_by is not None:
-            self._refuse(f"order window of {refused_by} is full")
-            return False
-        return True
+        return refused_by
 
     def try_record_order(self) -> bool:
         """Same as :meth:`record_order` (the atomic check-and-record)."""
         return self.record_order()
 
-    def _refuse(self, reason: str) -> None:
+    def refuse_order(
+        self,
+        reason: str,
+        *,
+        blocking: list[str] | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Emit an ``order_refused`` event for an order refused outside :meth:`admit_order`
+        (e.g. by an engine that is paused or only reduces positions)."""
+        self._refuse(to_text(reason, "reason"), details, blocking)
+
+    def _refuse(
+        self,
+        reason: str,
+        details: Mapping[str, Any] | None = None,
+        blocking: list[str] | None = None,
+    ) -> None:
         event = BreakerEvent(
             kind=EventKind.ORDER_REFUSED,
             breaker_name="manager",
@@ -407,7 +459,10 @@ class CircuitBreakerManager:
             state=None,
             reason=reason,
             timestamp=self._clock.now(),
-            details={"blocking": self.get_blocking_reasons()},
+            details={
+                **(details or {}),
+                "blocking": list(blocking) if blocking is not None else self.get_blocking_reasons(),
+            },
         )
         logger.warning("order_refused", extra={"reason": reason})
         self._listeners.emit(event)
