@@ -113,16 +113,14 @@ def _table(rows: list[list[str]], out: IO[str]) -> None:
         out.write("  ".join(cells).rstrip() + "\n")
 
 
-def _status_rows(manager: Any) -> list[dict[str, Any]]:
-    return list(manager.get_details())
-
-
 # --------------------------------------------------------------------------- commands
 def cmd_status(ctx: Context) -> int:
     """Print every breaker's state and whether trading is allowed."""
     manager = ctx.manager(mutating=False)
     try:
-        rows = _status_rows(manager)
+        from .operator import status_rows
+
+        rows = status_rows(manager)
         # Blocking reasons include an unreachable store (fail-closed), not only trips.
         blocking = manager.get_blocking_reasons()
         allowed = not blocking
@@ -407,9 +405,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_replay)
 
-    p = sub.add_parser("demo", help="a self-contained paper-trading demo")
-    p.add_argument("demo_args", nargs=argparse.REMAINDER)
-    p.set_defaults(func=cmd_demo)
+    p = sub.add_parser(
+        "demo", help="a self-contained paper-trading demo (haltgate demo --help)", add_help=False
+    )
+    p.set_defaults(func=cmd_demo, demo_args=[])
 
     p = sub.add_parser("serve", help="admin API, status page and /metrics")
     p.add_argument("--bind", help="address (default from config, else 127.0.0.1)")
@@ -433,7 +432,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (the console script exits with it)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "demo":
+        args.demo_args = extra  # the demo parses its own options (--db, --seed, --help)
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     ctx = Context(args)
     try:
         code = int(args.func(ctx))

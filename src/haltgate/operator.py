@@ -12,6 +12,7 @@ latest value the baseline), by letting an instance of that class do it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -34,6 +35,7 @@ __all__ = [
     "check_kill_switch_key",
     "kill_switch_settings",
     "operator_manager",
+    "status_rows",
     "trading_allowed",
 ]
 
@@ -119,6 +121,24 @@ def operator_manager(
         if name and name not in manager:
             manager.add_breaker(StoredBreaker(name, str(snapshot.get("type", "custom"))))
     return manager
+
+
+def status_rows(manager: CircuitBreakerManager) -> list[dict[str, Any]]:
+    """Per breaker: name, type, state, reason, since, operator — for status views.
+
+    A breaker restored in the NORMAL state does not carry its stored ``since``; the store's
+    snapshot supplies it so that "since when" is shown for every breaker that ever changed.
+    """
+    rows = manager.get_details()
+    store = manager.store
+    snapshots = store.load_all_snapshots() if store is not None else {}
+    for row in rows:
+        if row["since"] is None:
+            stored = snapshots.get(row["name"], {}).get("since")
+            if stored:
+                with contextlib.suppress(TypeError, ValueError):
+                    row["since"] = datetime.fromisoformat(stored)
+    return rows
 
 
 def trading_allowed(manager: CircuitBreakerManager) -> bool:

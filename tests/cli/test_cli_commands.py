@@ -191,17 +191,6 @@ def test_missing_sqlite_file_is_not_an_empty_store(
     assert "no store at" in capsys.readouterr().err
 
 
-def test_demo_without_the_demo_module_is_a_clear_error(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    import importlib.util
-
-    if importlib.util.find_spec("haltgate.demo") is not None:
-        pytest.skip("haltgate.demo is present; its own tests cover it")
-    assert main(["demo"]) == 1
-    assert "demo is not available" in capsys.readouterr().err
-
-
 def test_an_unreachable_store_reads_as_halted(
     store: MemoryStore, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -154,3 +154,16 @@ def test_hash_key_makes_a_hash_that_verifies(run_cli: RunCli) -> None:
     fresh = run_cli("hash-key", "--new")
     secret_line, hash_line = fresh.stdout.strip().splitlines()
     assert verify_key(secret_line.rsplit(" ", 1)[1], hash_line)
+
+
+def test_demo_leaves_a_store_that_status_and_verify_read(tmp_path: Path, run_cli: RunCli) -> None:
+    demo = run_cli("demo", "--db", "demo.db", "--seed", "3")
+    assert demo.returncode == 0, demo.stderr
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    status = run_cli("--store", url, "status")
+    assert status.returncode == 0, status.stderr
+    assert "order_rate" in status.stdout and "drawdown" in status.stdout
+    assert "UTC" in status.stdout  # since when, restored from the store
+    verify = run_cli("--store", url, "audit", "verify")
+    assert verify.returncode == 0 and "audit log OK" in verify.stdout
+    assert run_cli("status", "--bogus").returncode == 2

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AuthorizationError, InvalidInputError, StoreUnavailableError
-from ..operator import StoredBreaker, check_kill_switch_key, kill_switch_settings
+from ..operator import StoredBreaker, check_kill_switch_key, kill_switch_settings, status_rows
 from .page import STATUS_PAGE
 
 if TYPE_CHECKING:
@@ -115,7 +115,7 @@ class AdminService:
     def status(self) -> dict[str, Any]:
         """The JSON of ``GET /api/status``."""
         self.refresh()
-        rows = self.manager.get_details()
+        rows = status_rows(self.manager)
         blocking = self.manager.get_blocking_reasons()
         _, keyed = kill_switch_settings(self.store, self.config)
         return {
