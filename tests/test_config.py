@@ -174,3 +174,11 @@ def test_kill_switch_hash_reaches_the_store(tmp_path: Path) -> None:
 def test_starter_config_is_accepted(tmp_path: Path) -> None:
     config = load_config(_write(tmp_path, starter_config()))
     assert [s.type for s in config.breakers] == ["drawdown", "daily_loss", "order_rate", "manual"]
+
+
+def test_relative_sqlite_path_is_relative_to_the_config_file(tmp_path: Path) -> None:
+    (tmp_path / "etc").mkdir()
+    config = load_config(_write(tmp_path / "etc", '[store]\nurl = "sqlite:///state/hg.db"\n'))
+    assert config.store_url == f"sqlite:///{(tmp_path / 'etc' / 'state' / 'hg.db').resolve()}"
+    absolute = load_config(_write(tmp_path, f'[store]\nurl = "sqlite:///{tmp_path}/x.db"\n'))
+    assert absolute.store_url == f"sqlite:///{tmp_path}/x.db"

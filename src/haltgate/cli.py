@@ -76,12 +76,19 @@ class Context:
         from .store import open_store
 
         url = self.store_url()
-        if must_exist and url.startswith("sqlite:///"):
+        if url.startswith("sqlite:///"):
             path = Path(url[len("sqlite:///") :].split("?", 1)[0])
             if not path.exists():
-                raise CommandError(
-                    f"no store at {str(path)!r}: is this the store your trading processes use?",
-                    EXIT_USAGE,
+                if must_exist:
+                    raise CommandError(
+                        f"no store at {str(path.resolve())!r}: is this the store your trading "
+                        "processes use?",
+                        EXIT_USAGE,
+                    )
+                print(
+                    f"haltgate: warning: creating a new store at {str(path.resolve())!r}; "
+                    "make sure your trading processes use this file",
+                    file=sys.stderr,
                 )
         if self.config is not None and not self.args.store:
             return self.config.open_store()
@@ -192,9 +199,15 @@ def cmd_halt(ctx: Context) -> int:
         _verify_durable(manager, breaker.name, "MANUALLY_HALTED")
         what = "ALL TRADING" if args.name is None else f"breaker {breaker.name!r}"
         print(f"HALTED {what} (breaker {breaker.name!r}) by {args.operator}: {args.reason}")
+        print(f"store: {_describe(manager.store, ctx.store_url())}")
         return EXIT_OK
     finally:
         manager.close()
+
+
+def _describe(store: Any, url: str) -> str:
+    describe = getattr(store, "describe", None)
+    return str(describe()) if callable(describe) else url
 
 
 def _unknown_breaker(manager: Any, name: str) -> CommandError:

@@ -489,7 +489,22 @@ def load_config(path: str | Path) -> HaltgateConfig:
             data = tomllib.loads(content.decode("utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError("", f"{file}: invalid TOML: {exc}") from None
-    return parse_config(data, source=str(file), digest=digest)
+    config = parse_config(data, source=str(file), digest=digest)
+    return _anchor_store(config, file)
+
+
+def _anchor_store(config: HaltgateConfig, file: Path) -> HaltgateConfig:
+    """A relative SQLite path in a config file is relative to the file, not to wherever the
+    command runs: an operator in another directory must reach the same store."""
+    from dataclasses import replace
+
+    prefix = "sqlite:///"
+    url = config.store_url
+    if not url.startswith(prefix) or url.startswith(prefix + "/"):
+        return config
+    path, _, query = url[len(prefix) :].partition("?")
+    anchored = (file.resolve().parent / path).as_posix()
+    return replace(config, store_url=prefix + anchored + (f"?{query}" if query else ""))
 
 
 STARTER_CONFIG = """\

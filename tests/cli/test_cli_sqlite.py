@@ -19,6 +19,8 @@ def test_halt_in_one_process_status_in_another(tmp_path: Path, run_cli: RunCli) 
     halted = run_cli("--store", url, "halt", "--reason", "exchange outage", "--operator", "alice")
     assert halted.returncode == 0, halted.stderr
     assert "HALTED ALL TRADING" in halted.stdout
+    assert f"store: sqlite:///{tmp_path / 'hg.db'}" in halted.stdout
+    assert "creating a new store" in halted.stderr  # a typo in the path must not go unseen
     status = run_cli("--store", url, "status")
     assert status.returncode == 0, status.stderr
     lines = status.stdout.splitlines()

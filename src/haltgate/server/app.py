@@ -261,6 +261,7 @@ def create_app(service: AdminService) -> Starlette:
             return _error(exc)
         from ..metrics import render_latest
 
+        service.refresh()  # adopt other processes' changes before reporting them
         body, content_type = render_latest(service.registry)
         return Response(body, media_type=content_type)
 
