@@ -363,8 +363,14 @@ def cmd_hash_key(ctx: Context) -> int:
     if ctx.args.new:
         secret = new_token()
         print(f"secret (give it to the operator, store it nowhere else): {secret}")
+    elif sys.stdin.isatty():
+        import getpass
+
+        secret = getpass.getpass("secret to hash (not echoed): ")
     else:
         secret = sys.stdin.readline().rstrip("\n")
+    if not secret:
+        raise CommandError("nothing to hash: give the secret on stdin, or use --new", EXIT_USAGE)
     print(hash_key(secret))
     return EXIT_OK
 

@@ -619,7 +619,8 @@ def replay_csv(
     on_progress: Callable[[int], None] | None = None,
 ) -> ReplayResult:
     """Replay a CSV file (see the module docstring for its format)."""
-    with open(path, newline="", encoding="utf-8") as file:
+    # utf-8-sig: spreadsheets often start a CSV with a byte-order mark.
+    with open(path, newline="", encoding="utf-8-sig") as file:
         return replay_rows(
             read_rows(file, on_progress=on_progress), breakers, keep_series=keep_series
         )

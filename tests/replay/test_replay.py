@@ -108,6 +108,12 @@ def test_daily_loss_clears_at_the_next_utc_session(tmp_path: Path) -> None:
     assert result.summary()["halted_seconds"] == 9 * 3600
 
 
+def test_a_byte_order_mark_is_ignored(tmp_path: Path) -> None:
+    path = tmp_path / "bom.csv"
+    path.write_bytes(b"\xef\xbb\xbftimestamp,portfolio_value\n1709287200,100\n")
+    assert replay_csv(path).rows == 1
+
+
 def test_order_column_trips_the_rate_breaker_and_refuses(tmp_path: Path) -> None:
     text = "timestamp,portfolio_value,orders\n1709287200,100000,12\n1709287500,100000,1\n"
     result = replay_csv(_csv(tmp_path, text))
