@@ -223,6 +223,9 @@ async function act(action, breaker) {
     } else {
       show("ok", (action === "halt" ? "Halted " : "Reset ") +
         (breaker || "ALL TRADING") + " as " + data.operator + ".");
+      // A reason or key is for one action only: never carry it into the next one.
+      document.getElementById("reason").value = "";
+      document.getElementById("key").value = "";
       render(data);
       loadEvents();
     }
