@@ -797,6 +797,9 @@ def run_replay_command(args: Any, config: Any) -> int:
         return 2
     if progress is not None:
         progress.finish()
+    if result.rows == 0:
+        print(f"haltgate: {path}: no data rows after the header", file=sys.stderr)
+        return 2
     elapsed = _time.perf_counter() - started
     if args.json:
         print(json.dumps(result.to_json(), indent=None))

@@ -253,6 +253,9 @@ def test_human_output_and_bad_csv_exit_2(
     bad = _csv(tmp_path, "timestamp,portfolio_value\n1709287200,100000\n1709287260,oops\n")
     assert main(["replay", str(bad)]) == 2
     assert "line 3" in capsys.readouterr().err
+    empty = _csv(tmp_path, "timestamp,portfolio_value\n")
+    assert main(["replay", str(empty)]) == 2
+    assert "no data rows" in capsys.readouterr().err
 
 
 def test_plot_is_a_png_with_halted_periods(tmp_path: Path) -> None:
