@@ -387,26 +387,39 @@ def build_parser() -> argparse.ArgumentParser:
         "--store", metavar="URL", help="store URL (sqlite:///FILE, redis://HOST:PORT/DB)"
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    # The global options also work after the command (`haltgate status --store URL`).
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config", metavar="FILE", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
+    common.add_argument("--store", metavar="URL", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    common.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("status", help="show every breaker and whether trading is allowed")
+    p = sub.add_parser(
+        "status", parents=[common], help="show every breaker and whether trading is allowed"
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_status)
 
-    p = sub.add_parser("halt", help="halt one breaker, or all trading (the kill switch)")
+    p = sub.add_parser(
+        "halt", parents=[common], help="halt one breaker, or all trading (the kill switch)"
+    )
     p.add_argument("name", nargs="?", help="breaker to halt (default: all trading)")
     p.add_argument("--reason", required=True)
     p.add_argument("--operator", required=True)
     p.set_defaults(func=cmd_halt)
 
-    p = sub.add_parser("reset", help="reset one breaker")
+    p = sub.add_parser("reset", parents=[common], help="reset one breaker")
     p.add_argument("name")
     p.add_argument("--operator", required=True)
     p.add_argument("--reason", help="why it is safe to trade again")
     p.add_argument("--key", help="the key of a keyed kill switch")
     p.set_defaults(func=cmd_reset)
 
-    p = sub.add_parser("audit", help="read and verify the audit log")
+    p = sub.add_parser("audit", parents=[common], help="read and verify the audit log")
     audit = p.add_subparsers(dest="audit_action", metavar="ACTION", required=True)
     a = audit.add_parser("tail", help="the latest entries")
     a.add_argument("-n", type=int, default=20, help="how many (default 20)")
@@ -417,7 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("file", nargs="?", help="output file (default: stdout)")
     p.set_defaults(func=cmd_audit)
 
-    p = sub.add_parser("replay", help="replay an equity CSV through the breakers")
+    p = sub.add_parser("replay", parents=[common], help="replay an equity CSV through the breakers")
     p.add_argument("file", help="CSV: timestamp,portfolio_value[,orders][,errors]")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--plot", metavar="PNG", help="draw equity, peak and halted periods")
@@ -429,20 +442,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_demo, demo_args=[])
 
-    p = sub.add_parser("serve", help="admin API, status page and /metrics")
+    p = sub.add_parser("serve", parents=[common], help="admin API, status page and /metrics")
     p.add_argument("--bind", help="address (default from config, else 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default from config, else 8787)")
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("init", help="write a commented starter config")
+    p = sub.add_parser("init", parents=[common], help="write a commented starter config")
     p.add_argument("path", nargs="?", default="haltgate.toml")
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
     p.set_defaults(func=cmd_init)
 
-    p = sub.add_parser("check-config", help="validate the config file")
+    p = sub.add_parser("check-config", parents=[common], help="validate the config file")
     p.set_defaults(func=cmd_check_config)
 
-    p = sub.add_parser("hash-key", help="hash a token or key (read from stdin) for the config")
+    p = sub.add_parser(
+        "hash-key", parents=[common], help="hash a token or key (read from stdin) for the config"
+    )
     p.add_argument("--new", action="store_true", help="generate a new random secret")
     p.set_defaults(func=cmd_hash_key)
     return parser

@@ -27,7 +27,8 @@ def test_halt_in_one_process_status_in_another(tmp_path: Path, run_cli: RunCli) 
     assert lines[0].startswith("TRADING HALTED")
     row = next(line for line in lines if line.startswith("manual "))
     assert "MANUALLY_HALTED" in row and "alice" in row and "exchange outage" in row
-    as_json = json.loads(run_cli("--store", url, "status", "--json", module=True).stdout)
+    # Global options work after the command too.
+    as_json = json.loads(run_cli("status", "--json", "--store", url, module=True).stdout)
     assert as_json["trading_allowed"] is False
     reset = run_cli("--store", url, "reset", "manual", "--operator", "bob", "--reason", "back")
     assert reset.returncode == 0, reset.stderr
