@@ -3,7 +3,6 @@ timeline comes from the manager's events and the state and audit log land in the
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import socket
@@ -15,11 +14,6 @@ import pytest
 
 import haltgate
 from haltgate import demo
-
-HAS_SQLITE_STORE = importlib.util.find_spec("haltgate.store.sqlite") is not None
-needs_sqlite = pytest.mark.skipif(
-    not HAS_SQLITE_STORE, reason="haltgate.store.sqlite is not merged into this branch yet"
-)
 
 
 @pytest.fixture
@@ -120,7 +114,6 @@ def test_refuses_to_overwrite_a_file_it_did_not_make(tmp_path: Path) -> None:
     assert "choose another --db" in out.getvalue()
 
 
-@needs_sqlite
 def test_main_writes_an_sqlite_file_that_reopens(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -144,7 +137,6 @@ def test_main_writes_an_sqlite_file_that_reopens(
     assert demo.main(["--db", str(path), "--seed", "3"]) == 0
 
 
-@needs_sqlite
 def test_subprocess_entry_point(tmp_path: Path) -> None:
     import os
     import subprocess

@@ -24,6 +24,7 @@ from .breakers import (
     VolatilityCircuitBreaker,
 )
 from .calendars import DailyRollCalendar, ExchangeCalendar, TradingCalendar, UTCDailyCalendar
+from .callbreaker import CircuitBreaker, CircuitBreakerConfig, CircuitState, CircuitType
 from .clock import Clock, ManualClock, SystemClock
 from .engine import (
     Bar,
@@ -67,11 +68,15 @@ __all__ = [
     "BaseCircuitBreaker",
     "BreakerEvent",
     "BrokerAdapter",
+    "CircuitBreaker",
+    "CircuitBreakerConfig",
     "CircuitBreakerManager",
     "CircuitBreakerState",
     "CircuitBreakerType",
     "CircuitOpenError",
     "CircuitOpenException",
+    "CircuitState",
+    "CircuitType",
     "Clock",
     "ConfigError",
     "ConnectionCircuitBreaker",

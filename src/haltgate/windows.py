@@ -42,6 +42,11 @@ class SlidingWindowCounter:
         self._expire(now)
         return self._count
 
+    def upper_bound(self) -> int:
+        """Events recorded and not yet expired by a read: never below :meth:`count` at any
+        later time, and free (no expiry work) — for skipping a check that cannot pass."""
+        return self._count
+
     def add(self, now: float, n: int = 1, tag: Hashable = None) -> int:
         """Record ``n`` events at ``now``; returns the new count."""
         self._expire(now)
@@ -53,7 +58,10 @@ class SlidingWindowCounter:
                 or (
                     self.compact_above is not None
                     and self._count >= self.compact_above
-                    and now - last[0] <= self._resolution
+                    # Same grid cell only: merging whenever the previous (already moved)
+                    # entry is near would chain a steady stream into one entry that never
+                    # expires. Within a cell an event stays counted < resolution longer.
+                    and now // self._resolution == last[0] // self._resolution
                 )
             ):
                 last[0] = max(last[0], now)
