@@ -19,7 +19,6 @@ permission, or a keyed kill switch reset without the right key.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import threading
 from datetime import UTC, datetime
@@ -196,10 +195,8 @@ def create_app(service: AdminService) -> Starlette:
             service.identify(request.headers.get("authorization"))
 
     def page(request: Request) -> Response:
-        return HTMLResponse(
-            STATUS_PAGE.replace("__READS_NEED_TOKEN__", json.dumps(service.reads_need_token)),
-            headers={"Cache-Control": "no-store"},
-        )
+        # The page holds no data: it reads /api/status (with the token, when one is needed).
+        return HTMLResponse(STATUS_PAGE, headers={"Cache-Control": "no-store"})
 
     def status(request: Request) -> Response:
         try:

@@ -90,7 +90,6 @@ STATUS_PAGE = """<!doctype html>
 </main>
 <script>
 "use strict";
-const READS_NEED_TOKEN = __READS_NEED_TOKEN__;
 const tokenInput = document.getElementById("token");
 tokenInput.value = sessionStorage.getItem("haltgate-token") || "";
 tokenInput.addEventListener("change", () => {
