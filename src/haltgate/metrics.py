@@ -5,7 +5,7 @@ application keeps its own registry (and tests stay isolated)::
 
     registry = CollectorRegistry()
     metrics = HaltgateMetrics(manager, registry)
-    metrics.instrument_orders()        # count admitted orders of manager.record_order()
+    metrics.instrument_orders()        # count the orders the manager admits
 
 Exposed series:
 
@@ -116,23 +116,23 @@ class HaltgateMetrics:
         self.orders.labels(outcome="admitted").inc(count)
 
     def instrument_orders(self) -> None:
-        """Count every order ``manager.record_order()`` admits (refusals are counted from
-        the manager's ``order_refused`` events)."""
+        """Count every order the manager admits (``record_order``, ``try_record_order`` and
+        the engine's gate all go through ``admit_order``); refusals are counted from the
+        manager's ``order_refused`` events."""
         if self._instrumented:
             return
-        original: Callable[[], bool] = self.manager.record_order
+        original: Callable[..., list[str]] = self.manager.admit_order
         admitted = self.orders.labels(outcome="admitted")
 
         @functools.wraps(original)
-        def record_order() -> bool:
-            ok = original()
-            if ok:
+        def admit_order(*args: Any, **kwargs: Any) -> list[str]:
+            reasons = original(*args, **kwargs)
+            if not reasons:
                 admitted.inc()
-            return ok
+            return reasons
 
         # An instance attribute shadows the method for this manager only.
-        setattr(self.manager, "record_order", record_order)  # noqa: B010
-        setattr(self.manager, "try_record_order", record_order)  # noqa: B010
+        setattr(self.manager, "admit_order", admit_order)  # noqa: B010
         self._instrumented = True
 
 

@@ -40,6 +40,8 @@ def test_state_trips_and_orders() -> None:
         == 1.0
     )
     clock.advance(61)
+    assert manager.admit_order(reduce_only=True) == []  # the engine's gate path counts too
+    assert _value(registry, "haltgate_orders_total", outcome="admitted") == 3.0
     assert _value(registry, "haltgate_trading_allowed") == 1.0
     body, content_type = render_latest(registry)
     assert b"haltgate_orders_total" in body and content_type.startswith("text/plain")
