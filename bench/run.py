@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import json
 import os
 import platform
+import shutil
+import subprocess
 import sys
 import time
 import traceback
@@ -49,6 +52,23 @@ def machine() -> dict[str, Any]:
     except OSError:
         pass
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    versions: dict[str, str] = {}
+    for dist in ("pybreaker", "circuitbreaker", "purgatory", "redis"):
+        try:
+            versions[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            versions[dist] = "not installed"
+    server = shutil.which("redis-server")
+    if server is not None:
+        try:
+            out = subprocess.run(
+                [server, "--version"], capture_output=True, text=True, timeout=10
+            ).stdout
+            versions["redis-server"] = next(
+                (w.removeprefix("v=") for w in out.split() if w.startswith("v=")), out.strip()
+            )
+        except (OSError, subprocess.SubprocessError):
+            versions["redis-server"] = "?"
     return {
         "nproc": os.cpu_count(),
         "cpu": cpu,
@@ -56,6 +76,7 @@ def machine() -> dict[str, Any]:
         "implementation": platform.python_implementation(),
         "platform": platform.platform(),
         "loadavg": [round(x, 2) for x in load],
+        "versions": versions,
     }
 
 
@@ -98,7 +119,9 @@ def render_markdown(results: list[Result], info: dict[str, Any], cfg: Config) ->
     out = [
         f"Machine: {info['nproc']} CPUs, {info['cpu']}, {info['implementation']} "
         f"{info['python']}, {info['platform']}; load average at start {info['loadavg']}; "
-        f"{cfg.rounds} rounds{' (smoke)' if cfg.smoke else ''}.",
+        f"{cfg.rounds} rounds{' (smoke)' if cfg.smoke else ''}; "
+        + ", ".join(f"{k} {v}" for k, v in info["versions"].items())
+        + ".",
         "",
         "| section | case | haltgate | peer | ratio | note |",
         "|---|---|---|---|---|---|",
@@ -134,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"haltgate benchmarks{' (smoke: timings meaningless)' if cfg.smoke else ''}: "
         f"{info['nproc']} CPUs, {info['cpu']}, Python {info['python']}, "
-        f"load {info['loadavg']}; {cfg.rounds} rounds",
+        f"load {info['loadavg']}; {cfg.rounds} rounds; "
+        + ", ".join(f"{k} {v}" for k, v in info["versions"].items()),
         flush=True,
     )
     results: list[Result] = []
