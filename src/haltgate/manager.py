@@ -86,6 +86,9 @@ class CircuitBreakerManager:
         self._breakers: dict[str, BaseCircuitBreaker] = {}
         self._routes: dict[str, _Route] = {}
         self._ordered: tuple[BaseCircuitBreaker, ...] = ()
+        # Breakers with their routes, replaced as one tuple so that a reader racing
+        # add/remove_breaker always sees a consistent pair.
+        self._routed: tuple[tuple[BaseCircuitBreaker, _Route], ...] = ()
         self._rate_breakers: tuple[OrderRateCircuitBreaker, ...] = ()
         self._listeners = ListenerSet()
         # Fast path: True only while every breaker is known to allow trading and nothing can
@@ -167,6 +170,7 @@ class CircuitBreakerManager:
 
     def _rebuild(self) -> None:
         self._ordered = tuple(self._breakers.values())
+        self._routed = tuple((b, self._routes[b.name]) for b in self._ordered)
         self._rate_breakers = tuple(
             sorted(
                 (b for b in self._ordered if isinstance(b, OrderRateCircuitBreaker)),
@@ -196,8 +200,8 @@ class CircuitBreakerManager:
         (unknown keyword or bad value) raises before any breaker has seen any of them."""
         plan = []
         unknown = set(observations)
-        for breaker in self._ordered:
-            route = self._routes[breaker.name]
+        routed = self._routed
+        for breaker, route in routed:
             if route.any_keyword:
                 given = dict(observations)
             else:
@@ -209,7 +213,7 @@ class CircuitBreakerManager:
                 if convert is not None and value is not None:
                     given[key] = convert(value, key)
             plan.append((breaker, route, given))
-        if unknown and self._ordered:
+        if unknown and routed:
             name = sorted(unknown)[0]
             raise InvalidInputError(
                 name, observations[name], "no breaker in this manager accepts this observation"
