@@ -85,7 +85,7 @@ def test_to_count() -> None:
     assert to_count(Decimal("6"), "n") == 6
     assert to_count(2, "n", minimum=2) == 2
     for bad in (0, -1, "1.5", 2.5, True, None, "x", math.nan):
-        with pytest.raises(HaltgateError, match="^n="):
+        with pytest.raises(HaltgateError, match=r"^n="):
             to_count(bad, "n")
     with pytest.raises(InvalidInputError, match="at least 2"):
         to_count(1, "n", minimum=2)
@@ -96,7 +96,7 @@ def test_to_seconds() -> None:
     assert to_seconds("0.5", "w") == 0.5
     assert to_seconds(0, "w", allow_zero=True) == 0.0
     for bad in (0, -1, math.inf, "1e400", True, None):
-        with pytest.raises(HaltgateError, match="^w="):
+        with pytest.raises(HaltgateError, match=r"^w="):
             to_seconds(bad, "w")
     with pytest.raises(InvalidInputError, match="must not be negative"):
         to_seconds(-0.1, "w", allow_zero=True)
@@ -105,5 +105,5 @@ def test_to_seconds() -> None:
 def test_to_text() -> None:
     assert to_text("  alice ", "operator") == "alice"
     for bad in ("", "   ", None, 3, b"x"):
-        with pytest.raises(HaltgateError, match="^operator="):
+        with pytest.raises(HaltgateError, match=r"^operator="):
             to_text(bad, "operator")
