@@ -79,6 +79,20 @@ class CircuitBreakerManager:
     ) -> None:
         if clock is not None and not (hasattr(clock, "monotonic") and hasattr(clock, "now")):
             raise InvalidTypeError("clock", clock, "must have monotonic() and now()")
+        try:
+            initial = list(breakers)
+        except TypeError:
+            raise InvalidTypeError(
+                "breakers", breakers, "must be an iterable of breakers"
+            ) from None
+        # Refuse a bad list before adding any: adding adopts clocks and attaches watchers.
+        names: set[str] = set()
+        for breaker in initial:
+            if not isinstance(breaker, BaseCircuitBreaker):
+                raise InvalidTypeError("breakers", breaker, "must be BaseCircuitBreaker objects")
+            if breaker.name in names:
+                raise InvalidInputError("breakers", breaker.name, "two breakers have this name")
+            names.add(breaker.name)
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._clock_explicit = clock is not None
         self._lock = threading.RLock()
@@ -100,7 +114,7 @@ class CircuitBreakerManager:
             from .store import open_store
 
             self._store = open_store(store)
-        for breaker in breakers:
+        for breaker in initial:
             self.add_breaker(breaker)
 
     # ------------------------------------------------------------------ breakers
@@ -369,6 +383,10 @@ class CircuitBreakerManager:
 
     def reset_all(self, operator: str | None = None, reason: str | None = None) -> None:
         """Reset every tripped or halted breaker (use with caution)."""
+        if operator is not None:
+            operator = to_text(operator, "operator")
+        if reason is not None:
+            reason = to_text(reason, "reason")
         for breaker in self._ordered:
             if breaker.state is not CircuitBreakerState.NORMAL:
                 breaker.reset(operator=operator, reason=reason)

@@ -59,7 +59,7 @@ class VolatilityCircuitBreaker(BaseCircuitBreaker):
         if price is not None:
             self.record_price(price)
         if last_return is not None:
-            self.record_return(last_return)
+            self.record_return(to_decimal(last_return, "last_return"))
         return not self.is_tripped
 
     def record_price(self, price: Number) -> Decimal | None:
@@ -79,7 +79,7 @@ class VolatilityCircuitBreaker(BaseCircuitBreaker):
     def record_return(self, value: Number) -> Decimal | None:
         """Observe a return; returns its distance from the look-back mean in standard
         deviations (``None`` while the look-back is too short)."""
-        ret = to_decimal(value, "last_return")
+        ret = to_decimal(value, "value")
         events: list[BreakerEvent] = []
         z: Decimal | None = None
         with self._lock:
