@@ -17,6 +17,7 @@ from .state import BLOCKING_STATES, CircuitBreakerState, CircuitBreakerType
 __all__ = ["VolatilityCircuitBreaker"]
 
 _ZERO = Decimal(0)
+_MAX_LOOKBACK = 100_000
 
 
 class VolatilityCircuitBreaker(BaseCircuitBreaker):
@@ -43,7 +44,8 @@ class VolatilityCircuitBreaker(BaseCircuitBreaker):
         clock: Clock | None = None,
     ) -> None:
         threshold = to_positive(std_threshold, "std_threshold")
-        size = to_count(lookback, "lookback", minimum=2)
+        # Each return is judged in O(lookback): beyond this it is no longer "recent".
+        size = to_count(lookback, "lookback", minimum=2, maximum=_MAX_LOOKBACK)
         cooldown = to_seconds(cooldown_seconds, "cooldown_seconds", allow_zero=True)
         super().__init__(CircuitBreakerType.VOLATILITY, name=name, clock=clock)
         self.std_threshold = threshold
