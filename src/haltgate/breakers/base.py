@@ -257,7 +257,9 @@ class BaseCircuitBreaker:
             return False
         info = dict(details or {})
         info.setdefault("cause", "condition_cleared")
-        return self._reset_locked(cause, info, None, events, raise_on_store=False)
+        # Not a reset by hand: keep what the breaker measured (an error-rate window must
+        # keep its errors, or the next error could never trip it again).
+        return self._reset_locked(cause, info, None, events, raise_on_store=False, rebaseline=False)
 
     def _warn(self, reason: str, details: Mapping[str, Any] | None = None) -> None:
         """Publish a warning event (no state change)."""
@@ -300,7 +302,8 @@ class BaseCircuitBreaker:
         """Subclasses override to clear or trip by time (lock held; append to ``events``)."""
 
     def _on_reset(self) -> None:
-        """Subclasses override to re-baseline on a reset; called with the lock held."""
+        """Subclasses override to re-baseline on a reset by hand (or from another process);
+        not called when a breaker clears by itself. Called with the lock held."""
 
     def _export_data(self) -> dict[str, Any]:
         """Breaker-specific state to persist (peak window, baseline...)."""
@@ -355,6 +358,7 @@ class BaseCircuitBreaker:
         events: list[BreakerEvent],
         *,
         raise_on_store: bool,
+        rebaseline: bool = True,
     ) -> bool:
         snapshot = self.export_state()
         prior_since = self._since
@@ -362,7 +366,8 @@ class BaseCircuitBreaker:
         if was is not None:
             details = {**details, "cleared_reason": was.reason}
         self._set(RESETTING, EventKind.RESET, reason, details, operator, events)
-        self._on_reset()
+        if rebaseline:
+            self._on_reset()
         self._set(NORMAL, EventKind.RESET, reason, details, operator, events)
         try:
             self._persist(events, permissive=True)
