@@ -6,6 +6,7 @@ import asyncio
 import random
 import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -161,6 +162,11 @@ def test_quiet_fast_path_under_concurrent_trips(clock: ManualClock) -> None:
                 manual.trigger_halt(f"h{n}", "ops")
                 phase[0] += 1
                 assert not manager.can_trade()
+                seen = checked["halted"]
+                for _ in range(10_000):  # give the readers a chance to ask while halted
+                    if checked["halted"] > seen:
+                        break
+                    time.sleep(0)
                 phase[0] += 1
                 manual.reset(operator="ops")
                 assert manager.can_trade()
