@@ -105,3 +105,15 @@ def test_rolling_max_export_and_load() -> None:
     assert copy.peak(130) == Decimal("5.5")
     copy.restart(200, Decimal(3))
     assert copy.peak(200) == 3
+
+
+def test_boundary_is_exact_where_float_sums_are_not() -> None:
+    # 10.005 + 20.0 == 30.005000000000003 in floats, and 20.000002 - 20.0 < 2e-06.
+    window = SlidingWindowCounter(20)
+    window.add(10.005)
+    assert window.count(30.004999) == 1
+    assert window.count(30.005) == 0
+    tiny = SlidingWindowCounter(20)
+    tiny.add(2e-06)
+    assert tiny.count(20.000001) == 1
+    assert tiny.count(20.000002) == 0
