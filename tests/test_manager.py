@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -422,3 +426,50 @@ def test_get_details_rows(clock: ManualClock) -> None:
         "operator": "ops",
     }
     assert "MANUALLY_HALTED" in repr(manager)
+
+
+# ------------------------------------------------------------------------------ quick start
+def test_quickstart_example_runs_and_tells_the_story() -> None:
+    script = Path(__file__).resolve().parents[1] / "examples" / "quickstart.py"
+    env = dict(os.environ)
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    out = done.stdout
+    lines = out.splitlines()
+    expected_in_order = [
+        "start: {'drawdown': 'NORMAL', 'daily_loss': 'NORMAL', 'order_rate': 'NORMAL', "
+        "'error_rate': 'NORMAL', 'manual': 'NORMAL'}",
+        "event: order_rate NORMAL -> TRIPPED: Order rate limit reached: 10 orders in the last "
+        "60s (max 10)",
+        "10 orders sent, 5 refused; can trade: False",
+        "event: order_rate RESETTING -> NORMAL: orders aged out of the window",
+        "a minute later the orders have aged out; can trade: True",
+        "event: error_rate NORMAL -> TRIPPED: Error rate exceeded: 6 errors in the last 300s "
+        "(max 5)",
+        "five minutes later the errors have aged out; can trade: True",
+        "portfolio 92500: can trade: True",
+        "event: drawdown NORMAL -> TRIPPED: Drawdown 11.0000% exceeds max 10.00% "
+        "(peak 100000, current 89000)",
+        "portfolio 89000: can trade: False",
+        "an hour later, still latched: TRIPPED",
+        "event: drawdown TRIPPED -> RESETTING by risk-desk: reviewed the slide",
+        "event: drawdown RESETTING -> NORMAL by risk-desk: reviewed the slide",
+        "after the reset the peak starts again at 89000; can trade: True",
+        "event: manual NORMAL -> MANUALLY_HALTED by alice: exchange incident",
+        "order allowed: False",
+        "released; order allowed: True",
+        "end: {'drawdown': 'NORMAL', 'daily_loss': 'NORMAL', 'order_rate': 'NORMAL', "
+        "'error_rate': 'NORMAL', 'manual': 'NORMAL'}",
+    ]
+    position = 0
+    for text in expected_in_order:
+        matches = [i for i, line in enumerate(lines) if i >= position and line.endswith(text)]
+        assert matches, f"missing (in order): {text!r}\n{out}"
+        position = matches[0] + 1
+    assert "daily_loss NORMAL -> TRIPPED" not in out  # no single day lost more than 5000
+    assert lines[0].startswith("[Mon 2025-03-03 14:30:00]")
