@@ -473,3 +473,36 @@ def test_quickstart_example_runs_and_tells_the_story() -> None:
         position = matches[0] + 1
     assert "daily_loss NORMAL -> TRIPPED" not in out  # no single day lost more than 5000
     assert lines[0].startswith("[Mon 2025-03-03 14:30:00]")
+
+
+class EveryCheck(BaseCircuitBreaker):
+    """A custom breaker whose can_trade() takes no argument: it decides on every check."""
+
+    def __init__(self) -> None:
+        super().__init__(name="every_check")
+        self.calls = 0
+        self.allow = True
+
+    def can_trade(self) -> bool:
+        self.calls += 1
+        return self.allow and not self.is_tripped
+
+
+def test_custom_breaker_without_arguments_is_asked_on_every_check(clock: ManualClock) -> None:
+    manager = CircuitBreakerManager(clock=clock)
+    custom = EveryCheck()
+    manager.add_breaker(custom)
+    assert manager.can_trade() and manager.can_trade()
+    assert custom.calls == 2  # never answered from the fast path
+    custom.allow = False
+    assert not manager.can_trade()
+    assert not manager.record_order()
+
+
+def test_manager_without_breakers(clock: ManualClock) -> None:
+    manager = CircuitBreakerManager(clock=clock)
+    assert manager.can_trade()
+    assert manager.can_trade(current_portfolio_value=100)  # nothing to check
+    assert manager.record_order()
+    assert manager.get_status() == {}
+    assert not manager.record_error("x")
