@@ -369,6 +369,8 @@ class CircuitBreakerManager:
 
     def record_error(self, error: Any = None, *, category: str | None = None) -> bool:
         """Record an error in every error-rate breaker; returns whether any counted it."""
+        if category is not None:
+            category = to_text(category, "category")
         counted = False
         for breaker in self._ordered:
             if isinstance(breaker, ErrorRateCircuitBreaker):

@@ -113,7 +113,7 @@ class SlidingWindowCounter:
         for t, n, _tag in self._entries:
             excess -= n
             if excess <= 0:
-                return (t + self._window) / 1_000_000
+                return (int(t) + self._window) / 1_000_000
         return now  # pragma: no cover - counts are consistent
 
     def tags(self, now: float) -> dict[str, int]:
