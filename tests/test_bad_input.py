@@ -146,6 +146,12 @@ def volatility(clock: ManualClock) -> VolatilityCircuitBreaker:
     return b
 
 
+def tiny_price(clock: ManualClock) -> VolatilityCircuitBreaker:
+    b = volatility(clock)
+    b.record_price("1e-10")
+    return b
+
+
 def connection(clock: ManualClock) -> ConnectionCircuitBreaker:
     b = ConnectionCircuitBreaker(clock=clock)
     b.record_failure()
@@ -477,6 +483,27 @@ CASES: list[Case] = [
         volatility,
         lambda b, v: b.can_trade(price=v),
         (*BAD_NUMBER, 0, -1),
+    ),
+    Case(
+        "volatility.can_trade (good price, bad return)",
+        "last_return",
+        volatility,
+        lambda b, v: b.can_trade(price=100, last_return=v),
+        tuple(BAD_NUMBER),
+    ),
+    Case(
+        "volatility.record_price (absurd jump)",
+        "price",
+        tiny_price,
+        lambda b, v: b.record_price(v),
+        ("9e29", "1e21"),
+    ),
+    Case(
+        "manager.record_error (no error breaker)",
+        "category",
+        lambda clock: CircuitBreakerManager(clock=clock, breakers=[ManualCircuitBreaker()]),
+        lambda m, v: m.record_error("boom", category=v),
+        tuple(BAD_TEXT),
     ),
     Case(
         "volatility.can_trade",

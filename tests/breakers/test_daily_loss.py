@@ -185,3 +185,11 @@ def test_exchange_calendar_sessions(clock: ManualClock) -> None:
     clock.set(datetime(2025, 7, 7, 13, 30, tzinfo=UTC))  # Monday open
     assert not breaker.is_tripped
     assert breaker.get_start_of_day_value() is None
+
+
+def test_percentage_limit_from_a_baseline_at_or_below_zero(clock: ManualClock) -> None:
+    breaker = DailyLossCircuitBreaker(max_daily_loss_pct="0.10", clock=clock)
+    assert breaker.can_trade(current_portfolio_value=-100)  # no loss yet: not tripped
+    assert breaker.limit() == 0
+    assert breaker.can_trade(current_portfolio_value=-50)  # a gain
+    assert not breaker.can_trade(current_portfolio_value="-100.01")  # any loss trips
