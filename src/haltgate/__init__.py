@@ -24,7 +24,20 @@ from .breakers import (
     VolatilityCircuitBreaker,
 )
 from .calendars import DailyRollCalendar, ExchangeCalendar, TradingCalendar, UTCDailyCalendar
+from .callbreaker import CircuitBreaker, CircuitBreakerConfig, CircuitState, CircuitType
 from .clock import Clock, ManualClock, SystemClock
+from .engine import (
+    Bar,
+    BrokerAdapter,
+    DataPortal,
+    LiveTradingEngine,
+    Order,
+    OrderRefusedError,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    PaperBroker,
+)
 from .errors import (
     AuthorizationError,
     CircuitOpenError,
@@ -39,6 +52,7 @@ from .events import BreakerEvent, EventKind
 from .keys import hash_key, new_token, verify_key
 from .manager import CircuitBreakerManager
 from .store import MemoryStore, Store, open_store
+from .trading import PortfolioProvider, TradingBreakerConfig, TradingCircuitBreakers
 
 __version__ = "0.1.0"
 
@@ -50,18 +64,25 @@ __all__ = [
     "AuditEntry",
     "AuditVerification",
     "AuthorizationError",
+    "Bar",
     "BaseCircuitBreaker",
     "BreakerEvent",
+    "BrokerAdapter",
+    "CircuitBreaker",
+    "CircuitBreakerConfig",
     "CircuitBreakerManager",
     "CircuitBreakerState",
     "CircuitBreakerType",
     "CircuitOpenError",
     "CircuitOpenException",
+    "CircuitState",
+    "CircuitType",
     "Clock",
     "ConfigError",
     "ConnectionCircuitBreaker",
     "DailyLossCircuitBreaker",
     "DailyRollCalendar",
+    "DataPortal",
     "DrawdownCircuitBreaker",
     "ErrorRateCircuitBreaker",
     "EventKind",
@@ -69,15 +90,25 @@ __all__ = [
     "HaltgateError",
     "InvalidInputError",
     "InvalidTypeError",
+    "LiveTradingEngine",
     "ManualCircuitBreaker",
     "ManualClock",
     "MemoryStore",
+    "Order",
     "OrderRateCircuitBreaker",
+    "OrderRefusedError",
+    "OrderSide",
+    "OrderStatus",
+    "OrderType",
+    "PaperBroker",
+    "PortfolioProvider",
     "PositionConcentrationCircuitBreaker",
     "Store",
     "StoreUnavailableError",
     "SystemClock",
+    "TradingBreakerConfig",
     "TradingCalendar",
+    "TradingCircuitBreakers",
     "UTCDailyCalendar",
     "VolatilityCircuitBreaker",
     "__version__",

@@ -27,6 +27,8 @@ __all__ = [
     "audit_key_from_env",
     "canonical_json",
     "chain_entry",
+    "entry_fields",
+    "entry_from_fields",
     "verify_entries",
 ]
 
@@ -92,6 +94,34 @@ class AuditEntry:
             "prev_hash": self.prev_hash,
             "hash": self.hash,
         }
+
+
+def entry_fields(entry: AuditEntry) -> dict[str, Any]:
+    """The entry's stored fields (payload kept as its canonical JSON text)."""
+    return {
+        "seq": entry.seq,
+        "time": entry.time,
+        "operator": entry.operator,
+        "event": entry.event,
+        "breaker": entry.breaker,
+        "payload": entry.payload,
+        "prev_hash": entry.prev_hash,
+        "hash": entry.hash,
+    }
+
+
+def entry_from_fields(fields: Mapping[str, Any]) -> AuditEntry:
+    """The inverse of :func:`entry_fields` (for stores and exported files)."""
+    return AuditEntry(
+        int(fields["seq"]),
+        str(fields["time"]),
+        fields.get("operator"),
+        str(fields["event"]),
+        fields.get("breaker"),
+        str(fields["payload"]),
+        str(fields["prev_hash"]),
+        str(fields["hash"]),
+    )
 
 
 def _digest(

@@ -54,17 +54,38 @@ class UnknownBreakerError(InvalidInputError, KeyError):
 class CircuitOpenException(HaltgateError):
     """A call was refused because the call breaker is not admitting calls.
 
-    ``retry_after`` is the number of seconds after which a call may be admitted again,
-    or ``None`` when only an operator can re-admit calls (forced open).
+    ``CircuitOpenException(name, state, retry_after)``: ``retry_after`` is the number of
+    seconds after which a call may be admitted again, or ``None`` when only an operator can
+    re-admit calls (forced open).
     """
 
-    def __init__(self, name: str, state: Any, retry_after: float | None) -> None:
-        self.name = name
-        self.state = state
-        self.retry_after = retry_after
+    # No Python-level __init__: refusals are raised on a hot path, and the attributes and
+    # the message are derived from ``args`` only when someone looks at them.
+
+    @property
+    def name(self) -> str:
+        """The refusing breaker's name."""
+        return str(self.args[0])
+
+    @property
+    def state(self) -> Any:
+        """The breaker's state when it refused (a :class:`~haltgate.CircuitState`)."""
+        return self.args[1]
+
+    @property
+    def retry_after(self) -> float | None:
+        """Seconds until a call may be admitted again; ``None`` when only an operator can."""
+        value = self.args[2]
+        return None if value is None else float(value)
+
+    def __str__(self) -> str:
+        if len(self.args) != 3:
+            return super().__str__()
+        state = self.args[1]
         state_text = getattr(state, "value", state)
+        retry_after = self.args[2]
         when = "" if retry_after is None else f"; retry after {retry_after:.3f}s"
-        super().__init__(f"circuit {name!r} is {state_text}{when}")
+        return f"circuit {self.args[0]!r} is {state_text}{when}"
 
 
 CircuitOpenError = CircuitOpenException

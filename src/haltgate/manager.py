@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +20,12 @@ from .breakers.manual import ManualCircuitBreaker
 from .breakers.order_rate import OrderRateCircuitBreaker
 from .breakers.state import BLOCKING_STATES, CircuitBreakerState
 from .clock import Clock, SystemClock
-from .errors import InvalidInputError, InvalidTypeError, UnknownBreakerError
+from .errors import (
+    InvalidInputError,
+    InvalidTypeError,
+    StoreUnavailableError,
+    UnknownBreakerError,
+)
 from .events import BreakerEvent, EventKind, Listener, ListenerSet
 from .values import to_text
 
@@ -110,12 +115,25 @@ class CircuitBreakerManager:
         self._quiet = False
         self._generation = 0
         self._store = None
+        # Manual breakers added because another process halted them (see _adopt_remote).
+        self._adopted: set[str] = set()
         if store is not None:
             from .store import open_store
 
             self._store = open_store(store)
+            # Fail-closed: the store tells us when it becomes unreachable or reachable
+            # again, so the quiet fast path is dropped and can_trade() asks it.
+            self._store.add_availability_watcher(self._store_changed)
+            adopt = getattr(self._store, "add_remote_adopter", None)
+            if adopt is not None:
+                adopt(self._adopt_remote)
         for breaker in initial:
             self.add_breaker(breaker)
+        if self._store is not None and "manual" not in self._breakers:
+            # A kill switch thrown before this process started still stops it.
+            snapshot = self._store.load_snapshot("manual")
+            if snapshot is not None and snapshot.get("type") == "manual":
+                self._adopt_remote("manual", snapshot)
 
     # ------------------------------------------------------------------ breakers
     @property
@@ -133,6 +151,9 @@ class CircuitBreakerManager:
         if not isinstance(breaker, BaseCircuitBreaker):
             raise InvalidTypeError("breaker", breaker, "must be a BaseCircuitBreaker")
         with self._lock:
+            if breaker.name in self._adopted:
+                # The caller's own breaker replaces the stand-in; attach restores the halt.
+                self.remove_breaker(breaker.name)
             if breaker.name in self._breakers:
                 raise InvalidInputError(
                     "breaker", breaker.name, "a breaker with this name is already added"
@@ -162,6 +183,7 @@ class CircuitBreakerManager:
         ``KeyError``, if absent)."""
         with self._lock:
             breaker = self._named(name)
+            self._adopted.discard(breaker.name)
             del self._breakers[breaker.name]
             self._routes.pop(breaker.name, None)
             breaker._watchers = tuple(w for w in breaker._watchers if w != self._changed)
@@ -192,6 +214,23 @@ class CircuitBreakerManager:
             )
         )
         self._changed(None)
+
+    def _store_changed(self) -> None:
+        self._changed(None)
+
+    def _adopt_remote(self, name: str, snapshot: Any) -> None:
+        """Another process halted a manual breaker this manager does not have (an
+        operator's kill switch): add it, restored from the store."""
+        if snapshot.get("type") != "manual" or snapshot.get("state") == "NORMAL":
+            return
+        with self._lock:
+            if name not in self._breakers:
+                self.add_breaker(ManualCircuitBreaker(name=name))
+                self._adopted.add(name)
+
+    def _store_blocking(self) -> str | None:
+        store = self._store
+        return None if store is None else store.blocking_reason()
 
     def _changed(self, _breaker: BaseCircuitBreaker | None) -> None:
         with self._flag_lock:
@@ -238,7 +277,10 @@ class CircuitBreakerManager:
         generation = self._generation
         ok = True
         may_be_quiet = True
-        for breaker, route, given in self._route_observations(observations):
+        plan = self._route_observations(observations)
+        if self._store_blocking() is not None:
+            ok = may_be_quiet = False
+        for breaker, route, given in plan:
             if given and route.required <= given.keys():
                 allowed = breaker.can_trade(**given)
                 if not type(breaker)._pure_state_read:
@@ -257,6 +299,11 @@ class CircuitBreakerManager:
                 if self._generation == generation:
                     self._quiet = True
         return ok
+
+    def accepts_observation(self, name: str) -> bool:
+        """True if some breaker's ``can_trade`` takes the keyword ``name`` (so
+        ``can_trade(**{name: value})`` would not be refused as unknown)."""
+        return any(r.any_keyword or name in r.accepts for r in self._routes.values())
 
     def any_tripped(self) -> bool:
         """True if any breaker is TRIPPED or MANUALLY_HALTED."""
@@ -279,6 +326,9 @@ class CircuitBreakerManager:
         """Why trading is refused now: ``"name: reason"`` per tripped breaker, and full
         order windows."""
         reasons = [f"{name}: {why}" for name, why in self.get_trip_reasons().items()]
+        store_reason = self._store_blocking()
+        if store_reason is not None:
+            reasons.insert(0, store_reason)
         for breaker in self._rate_breakers:
             if not breaker.is_tripped and breaker._blocks():
                 reasons.append(f"{breaker.name}: order window full")
@@ -314,46 +364,111 @@ class CircuitBreakerManager:
         does. Refused too while any breaker blocks trading. A refusal emits an
         ``order_refused`` event.
         """
+        return not self.admit_order()
+
+    def admit_order(
+        self, *, reduce_only: bool = False, details: Mapping[str, Any] | None = None
+    ) -> list[str]:
+        """Like :meth:`record_order`, but returns why the order was refused (empty list:
+        admitted and recorded).
+
+        ``reduce_only=True`` is for an order that only shrinks a position: trips of the risk
+        breakers do not stop it, but a manual halt (the kill switch) and a full or tripped
+        order window still do. ``details`` (e.g. the order's symbol and side) are added to
+        the ``order_refused`` event.
+        """
+        store_reason = self._store_blocking()
+        if store_reason is not None:
+            # Fail-closed: without the store no process can know about a kill switch.
+            self._refuse(f"trading is blocked: {store_reason}", details, [store_reason])
+            return [store_reason]
+        if reduce_only:
+            halted = [
+                f"{b.name}: {b.get_trip_reason()}"
+                for b in self._ordered
+                if b.state is CircuitBreakerState.MANUALLY_HALTED
+            ]
+            if halted:
+                self._refuse("trading is manually halted: " + "; ".join(halted), details, halted)
+                return halted
+        elif not self.can_trade():
+            blocking = self.get_blocking_reasons() or ["trading is blocked"]
+            self._refuse("trading is blocked: " + "; ".join(blocking), details, blocking)
+            return blocking
+        try:
+            refused_by = self._admit_to_rate_windows()
+        except StoreUnavailableError as exc:
+            # A shared order window that cannot be reached admits nothing (fail-closed).
+            reason = f"store: {exc}"
+            self._refuse(f"trading is blocked: {exc}", details, [reason])
+            return [reason]
+        if refused_by is None:
+            return []
+        why = refused_by.get_trip_reason() or "order window full"
+        self._refuse(
+            f"order window of {refused_by.name} is full", details, [f"{refused_by.name}: {why}"]
+        )
+        return [f"{refused_by.name}: {why}"]
+
+    def _admit_to_rate_windows(self) -> OrderRateCircuitBreaker | None:
+        """Record one order in every rate window, or none; returns the refusing breaker."""
         rate = self._rate_breakers
-        if not self.can_trade():
-            self._refuse("trading is blocked: " + "; ".join(self.get_blocking_reasons()))
-            return False
         if len(rate) == 1:
-            if rate[0].try_record_order():
-                return True
-            self._refuse(f"order window of {rate[0].name} is full")
-            return False
+            return None if rate[0].try_record_order() else rate[0]
         events: list[BreakerEvent] = []
         taken: list[tuple[OrderRateCircuitBreaker, object]] = []
-        refused_by: str | None = None
+        refused_by: OrderRateCircuitBreaker | None = None
+        failure: StoreUnavailableError | None = None
         locks = [b._lock for b in rate]
         for lock in locks:
             lock.acquire()
         try:
             for breaker in rate:
-                token = breaker._reserve_locked(events)
+                try:
+                    token = breaker._reserve_locked(events)
+                except StoreUnavailableError as exc:
+                    failure, token = exc, None
                 if token is None:
-                    refused_by = breaker.name
+                    refused_by = breaker
                     break
                 taken.append((breaker, token))
             if refused_by is not None:
                 for breaker, token in taken:
-                    breaker._cancel_locked(token)
+                    try:
+                        breaker._cancel_locked(token)
+                    except StoreUnavailableError:
+                        # The shared window keeps the slot until it ages out: safe side.
+                        logger.warning("order_cancel_failed", extra={"breaker": breaker.name})
         finally:
             for lock in reversed(locks):
                 lock.release()
         for breaker in rate:
             breaker._publish([e for e in events if e.breaker_name == breaker.name])
-        if refused_by is not None:
-            self._refuse(f"order window of {refused_by} is full")
-            return False
-        return True
+        if failure is not None:
+            raise failure
+        return refused_by
 
     def try_record_order(self) -> bool:
         """Same as :meth:`record_order` (the atomic check-and-record)."""
         return self.record_order()
 
-    def _refuse(self, reason: str) -> None:
+    def refuse_order(
+        self,
+        reason: str,
+        *,
+        blocking: list[str] | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Emit an ``order_refused`` event for an order refused outside :meth:`admit_order`
+        (e.g. by an engine that is paused or only reduces positions)."""
+        self._refuse(to_text(reason, "reason"), details, blocking)
+
+    def _refuse(
+        self,
+        reason: str,
+        details: Mapping[str, Any] | None = None,
+        blocking: list[str] | None = None,
+    ) -> None:
         event = BreakerEvent(
             kind=EventKind.ORDER_REFUSED,
             breaker_name="manager",
@@ -362,7 +477,10 @@ class CircuitBreakerManager:
             state=None,
             reason=reason,
             timestamp=self._clock.now(),
-            details={"blocking": self.get_blocking_reasons()},
+            details={
+                **(details or {}),
+                "blocking": list(blocking) if blocking is not None else self.get_blocking_reasons(),
+            },
         )
         logger.warning("order_refused", extra={"reason": reason})
         self._listeners.emit(event)

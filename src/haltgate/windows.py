@@ -42,10 +42,11 @@ class SlidingWindowCounter:
 
     def __init__(self, window_seconds: float, *, compact_above: int | None = None) -> None:
         self.window_seconds = float(window_seconds)
-        self._window = _micros(self.window_seconds)
+        # At least one microsecond: a shorter window could not count anything.
+        self._window = max(1, _micros(self.window_seconds))
         self.compact_above = compact_above
         # 4096 entries per window at most once compaction is active.
-        self._resolution = self._window // 4096
+        self._resolution = max(1, self._window // 4096)
         self._entries: deque[list[Any]] = deque()  # [t in microseconds, n, tag]
         self._count = 0
 
@@ -60,6 +61,11 @@ class SlidingWindowCounter:
         self._expire(_micros(now))
         return self._count
 
+    def upper_bound(self) -> int:
+        """Events recorded and not yet expired by a read: never below :meth:`count` at any
+        later time, and free (no expiry work) — for skipping a check that cannot pass."""
+        return self._count
+
     def add(self, now: float, n: int = 1, tag: Hashable = None) -> int:
         """Record ``n`` events at ``now``; returns the new count."""
         at = _micros(now)
@@ -72,7 +78,10 @@ class SlidingWindowCounter:
                 or (
                     self.compact_above is not None
                     and self._count >= self.compact_above
-                    and at - last[0] <= self._resolution
+                    # Same grid cell only: merging whenever the previous (already moved)
+                    # entry is near would chain a steady stream into one entry that never
+                    # expires. Within a cell an event stays counted < resolution longer.
+                    and at // self._resolution == last[0] // self._resolution
                 )
             ):
                 last[0] = max(last[0], at)

@@ -438,14 +438,24 @@ class BaseCircuitBreaker:
                 "data": self._export_data(),
             }
 
-    def import_state(self, snapshot: Mapping[str, Any], *, publish: bool = False) -> None:
+    def import_state(
+        self,
+        snapshot: Mapping[str, Any],
+        *,
+        publish: bool = False,
+        guard: Callable[[], bool] | None = None,
+    ) -> None:
         """Adopt a snapshot (a restart, or another process's change).
 
         With ``publish`` the change is announced to listeners as events (and not written
-        back to the store); otherwise it is applied silently.
+        back to the store); otherwise it is applied silently. ``guard`` is called with the
+        breaker's lock held; if it returns False nothing is applied (a store uses it to
+        drop another process's change that this process has since overwritten).
         """
         events: list[BreakerEvent] = []
         with self._lock:
+            if guard is not None and not guard():
+                return
             new_state = CircuitBreakerState(snapshot.get("state", "NORMAL"))
             trip = snapshot.get("trip")
             data = snapshot.get("data")

@@ -13,12 +13,14 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from ..audit import (
     AuditEntry,
     AuditVerification,
     audit_key_from_env,
+    canonical_json,
+    entry_fields,
     to_jsonable,
     verify_entries,
 )
@@ -197,6 +199,16 @@ class Store(ABC):
     def verify_audit(self) -> AuditVerification:
         """Check the whole chain; names the first altered, removed or inserted entry."""
         return verify_entries(self.iter_audit(), self._audit_key)
+
+    def export_audit_jsonl(self, fp: IO[str]) -> int:
+        """Write the audit log to ``fp`` as JSON lines (one entry per line, the fields of
+        :meth:`AuditEntry.to_dict` with the payload as its canonical JSON text, so the
+        hashes can be checked from the file alone); returns the number of entries."""
+        count = 0
+        for entry in self.iter_audit():
+            fp.write(canonical_json(entry_fields(entry)) + "\n")
+            count += 1
+        return count
 
     def tail_audit(self, n: int = 20) -> list[AuditEntry]:
         """The last ``n`` entries."""

@@ -1,0 +1,528 @@
+"""LiveTradingEngine: an asyncio trading loop with the circuit breakers in front of the broker.
+
+For every bar the engine (1) moves a :class:`~haltgate.ManualClock` to the bar's time,
+(2) lets the broker see the bar (a paper broker fills working orders), (3) feeds the
+portfolio value to the breakers (``manager.can_trade(current_portfolio_value=...)``),
+(4) reacts to trips according to ``on_trip``, then (5) calls the strategy and sends each of
+its orders through the :class:`~haltgate.engine.gate.OrderGate`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Literal
+
+from ..clock import Clock, ManualClock, SystemClock
+from ..errors import HaltgateError, InvalidInputError, InvalidTypeError
+from ..events import BreakerEvent, EventKind, Listener
+from ..values import Number, to_decimal
+from .data import Bar, DataPortal
+from .gate import OrderGate
+from .orders import Order, OrderStatus
+from .protocols import BROKER_METHODS, resolve, to_positions
+
+if TYPE_CHECKING:
+    from ..manager import CircuitBreakerManager
+
+__all__ = ["ON_TRIP_MODES", "LiveTradingEngine", "TradingContext"]
+
+logger = logging.getLogger("haltgate.engine")
+
+OnTrip = Literal["pause", "cancel_all", "reduce_only", "stop"]
+ON_TRIP_MODES: tuple[str, ...] = ("pause", "cancel_all", "reduce_only", "stop")
+_ZERO = Decimal(0)
+
+
+class TradingContext:
+    """What a strategy sees and uses during one bar.
+
+    ``buy`` / ``sell`` / ``order`` queue an order (sent through the gate, in order, as soon
+    as ``on_bar`` returns) and return it, so the strategy can look at its status later;
+    ``await submit(order)`` sends one at once and returns it with its status.
+    """
+
+    def __init__(self, engine: LiveTradingEngine) -> None:
+        self._engine = engine
+        self._queue: list[Order] = []
+        self.bar: Bar | None = None
+        self.positions: dict[str, Decimal] = {}
+        self.portfolio_value: Decimal | None = None
+
+    @property
+    def now(self) -> datetime:
+        """The engine's clock (the bar's time on a ManualClock)."""
+        return self._engine.clock.now()
+
+    @property
+    def engine(self) -> LiveTradingEngine:
+        """The engine running this strategy."""
+        return self._engine
+
+    def price(self, symbol: str) -> Decimal | None:
+        """The latest close of ``symbol``."""
+        return self._engine.data_portal.current_price(symbol)
+
+    def can_trade(self) -> bool:
+        """Whether a new order would be admitted now (breakers and engine state)."""
+        return self._engine.can_trade()
+
+    def order(self, symbol: str, quantity: Number, *, limit_price: Number | None = None) -> Order:
+        """Queue an order of signed ``quantity`` (positive buys, negative sells)."""
+        order = Order.make(symbol, quantity, limit_price=limit_price)
+        self._queue.append(order)
+        return order
+
+    def buy(self, symbol: str, quantity: Number, *, limit_price: Number | None = None) -> Order:
+        """Queue a buy of ``quantity`` (> 0)."""
+        amount = to_decimal(quantity, "quantity")
+        if amount <= _ZERO:
+            raise InvalidInputError("quantity", quantity, "must be greater than 0")
+        return self.order(symbol, amount, limit_price=limit_price)
+
+    def sell(self, symbol: str, quantity: Number, *, limit_price: Number | None = None) -> Order:
+        """Queue a sell of ``quantity`` (> 0)."""
+        amount = to_decimal(quantity, "quantity")
+        if amount <= _ZERO:
+            raise InvalidInputError("quantity", quantity, "must be greater than 0")
+        return self.order(symbol, -amount, limit_price=limit_price)
+
+    async def submit(self, order: Order) -> Order:
+        """Send ``order`` through the gate now; returns it with its status."""
+        return await self._engine.submit(order)
+
+    async def cancel(self, order: Order | str) -> bool:
+        """Cancel a working order (or order id) at the broker."""
+        return await self._engine.cancel(order)
+
+    async def get_positions(self) -> dict[str, Decimal]:
+        """Fresh positions from the broker."""
+        return to_positions(await resolve(self._engine.broker.get_positions()))
+
+
+class LiveTradingEngine:
+    """Runs a strategy against a broker with the circuit breakers gating every order.
+
+    ``circuit_breakers`` is a :class:`~haltgate.CircuitBreakerManager` (the guide's
+    "coordinator"). Without one the engine still runs but logs a loud warning: nothing
+    would stop a runaway strategy.
+
+    ``on_trip`` says what happens when a breaker trips or an operator halts trading:
+
+    - ``"pause"`` (default): new orders are refused while any breaker blocks; trading
+      resumes by itself when the breakers clear (self-clearing ones, or an operator reset).
+    - ``"cancel_all"``: as pause, and working orders are cancelled at the broker.
+    - ``"reduce_only"``: while blocked, only orders that shrink an existing position are
+      admitted (a manual halt still refuses everything, and order windows still apply).
+    - ``"stop"``: the loop stops; later orders are refused.
+
+    Everything runs on ``clock`` (default: the manager's); a :class:`~haltgate.ManualClock`
+    is moved to each bar's timestamp, so replays and tests never sleep.
+    """
+
+    def __init__(
+        self,
+        strategy: Any,
+        broker_adapter: Any,
+        data_portal: DataPortal | Iterable[Any] | Any,
+        circuit_breakers: CircuitBreakerManager | None = None,
+        on_trip: OnTrip | str = "pause",
+        *,
+        clock: Clock | None = None,
+    ) -> None:
+        from ..manager import CircuitBreakerManager
+
+        if not (callable(getattr(strategy, "on_bar", None)) or callable(strategy)):
+            raise InvalidTypeError(
+                "strategy", strategy, "must have on_bar(context, bar) or be callable"
+            )
+        missing = [m for m in BROKER_METHODS if not callable(getattr(broker_adapter, m, None))]
+        if missing:
+            raise InvalidTypeError(
+                "broker_adapter", broker_adapter, f"must implement {', '.join(missing)}"
+            )
+        if circuit_breakers is not None and not isinstance(circuit_breakers, CircuitBreakerManager):
+            raise InvalidTypeError(
+                "circuit_breakers", circuit_breakers, "must be a CircuitBreakerManager"
+            )
+        if not isinstance(on_trip, str) or on_trip not in ON_TRIP_MODES:
+            raise InvalidInputError(
+                "on_trip", on_trip, f"must be one of {', '.join(ON_TRIP_MODES)}"
+            )
+        if clock is not None and not (hasattr(clock, "monotonic") and hasattr(clock, "now")):
+            raise InvalidTypeError("clock", clock, "must have monotonic() and now()")
+
+        self.strategy = strategy
+        self.broker = broker_adapter
+        self.data_portal: DataPortal = (
+            data_portal if isinstance(data_portal, DataPortal) else DataPortal(data_portal)
+        )
+        self.circuit_breakers: CircuitBreakerManager | None = circuit_breakers
+        self.on_trip: str = on_trip
+        if circuit_breakers is None:
+            message = (
+                "LiveTradingEngine runs WITHOUT circuit breakers: nothing will stop a runaway "
+                "order loop, a flash crash or a broken broker. Pass circuit_breakers="
+                "CircuitBreakerManager(...) with at least drawdown, daily loss, order rate "
+                "and manual breakers."
+            )
+            logger.critical("engine_without_circuit_breakers", extra={"detail": message})
+            warnings.warn(message, RuntimeWarning, stacklevel=2)
+            self._manager = CircuitBreakerManager(clock=clock)
+        else:
+            self._manager = circuit_breakers
+        self.clock: Clock = clock if clock is not None else self._manager.clock or SystemClock()
+        self.gate = OrderGate(self._manager)
+        self.orders: list[Order] = []
+        self._known: set[int] = set()
+        self.context = TradingContext(self)
+        # Trips may be reported from other threads (a store's sync thread): guarded.
+        self._pending_lock = threading.Lock()
+        self._pending_trips: list[BreakerEvent] = []
+        self._blocked = False
+        self._paused_reason: str | None = None
+        self._stopped = False
+        self._running = False
+        self._bars = 0
+
+    # ------------------------------------------------------------------ state
+    @property
+    def manager(self) -> CircuitBreakerManager:
+        """The manager the gate asks (an empty one when none was given)."""
+        return self._manager
+
+    @property
+    def state(self) -> str:
+        """``"idle"``, ``"running"``, ``"paused"`` (by :meth:`pause`), ``"blocked"`` (a
+        breaker refuses orders) or ``"stopped"``."""
+        if self._stopped:
+            return "stopped"
+        if self._paused_reason is not None:
+            return "paused"
+        if self._blocked:
+            return "blocked"
+        return "running" if self._running else "idle"
+
+    @property
+    def bars_processed(self) -> int:
+        """How many bars the engine has handled."""
+        return self._bars
+
+    def can_trade(self) -> bool:
+        """Whether a new order would pass the gate now (ignoring reduce-only exceptions)."""
+        return not self._stopped and self._paused_reason is None and self._manager.can_trade()
+
+    def working_orders(self) -> list[Order]:
+        """This engine's orders that may still fill."""
+        return [o for o in self.orders if o.status.is_working]
+
+    def add_listener(self, callback: Listener) -> None:
+        """Receive the breakers' events and ``order_refused`` events (sync or async)."""
+        self._manager.add_listener(callback)
+
+    def remove_listener(self, callback: Listener) -> None:
+        """Stop delivering events to ``callback``."""
+        self._manager.remove_listener(callback)
+
+    # ------------------------------------------------------------------ control
+    async def pause(self, reason: str = "paused by operator") -> None:
+        """Refuse new orders until :meth:`resume` (independent of the breakers)."""
+        self._paused_reason = str(reason) or "paused by operator"
+        logger.warning("engine_paused", extra={"reason": self._paused_reason})
+
+    async def resume(self) -> None:
+        """Undo :meth:`pause`. Breakers that are tripped still refuse orders."""
+        if self._paused_reason is not None:
+            self._paused_reason = None
+            logger.warning("engine_resumed", extra={"blocked": self._blocked})
+
+    async def stop(self, reason: str = "stopped") -> None:
+        """Stop the loop after the current step; later orders are refused."""
+        if not self._stopped:
+            self._stopped = True
+            logger.error("engine_stopped", extra={"reason": reason})
+
+    # ------------------------------------------------------------------ loop
+    async def run(self) -> int:
+        """Process every bar of the data portal (until it ends or the engine stops);
+        returns the number of bars processed."""
+        await self.start()
+        try:
+            async for bar in self.data_portal:
+                await self.process_bar(bar)
+                if self._stopped:
+                    break
+        finally:
+            await self.finish()
+        return self._bars
+
+    def run_sync(self) -> int:
+        """:meth:`run` for code without an event loop."""
+        return asyncio.run(self.run())
+
+    async def start(self) -> None:
+        """Begin a session: listen to the breakers, call ``strategy.on_start``, react to
+        breakers that are already tripped (restored from a store)."""
+        if self._running:
+            return
+        self._running = True
+        self._manager.add_listener(self._on_event)
+        logger.info(
+            "engine_started",
+            extra={"on_trip": self.on_trip, "breakers": list(self._manager.get_status())},
+        )
+        hook = getattr(self.strategy, "on_start", None)
+        if callable(hook):
+            await self._call_strategy(hook, self.context)
+        await self._react()
+
+    async def finish(self) -> None:
+        """End a session: call ``strategy.on_stop`` and stop listening."""
+        if not self._running:
+            return
+        hook = getattr(self.strategy, "on_stop", None)
+        if callable(hook):
+            await self._call_strategy(hook, self.context)
+        self._manager.remove_listener(self._on_event)
+        self._running = False
+        logger.info("engine_finished", extra={"bars": self._bars, "state": self.state})
+
+    async def process_bar(self, bar: Bar | Mapping[str, Any]) -> None:
+        """Handle one bar: clock, broker, breakers, reaction, strategy, orders."""
+        if not self._running:
+            await self.start()
+        if self._stopped:
+            return
+        checked = self.data_portal.update(bar)
+        self._advance_clock(checked.timestamp)
+        self._bars += 1
+        on_bar = getattr(self.broker, "on_bar", None)
+        if callable(on_bar):
+            try:
+                await resolve(on_bar(checked))
+            except Exception as exc:
+                self._record_error(exc, "broker", "broker_on_bar_failed")
+        value = await self._observe_portfolio()
+        await self._react()
+        if self._stopped:
+            return
+        if value is None:
+            # Without a portfolio value the drawdown and daily-loss breakers are blind:
+            # this bar places no orders (fail closed).
+            return
+        context = self.context
+        context.bar = checked
+        context.portfolio_value = value
+        try:
+            context.positions = to_positions(await resolve(self.broker.get_positions()))
+        except Exception as exc:
+            self._record_error(exc, "broker", "positions_unavailable")
+            return
+        context._queue = []
+        call: Callable[..., Any] = getattr(self.strategy, "on_bar", None) or self.strategy
+        ok, result = await self._call_strategy(call, context, checked)
+        queued = context._queue
+        context._queue = []
+        # Orders may also be returned; one already queued (``return context.buy(...)``) is
+        # sent once.
+        returned: list[Any] = []
+        if ok and isinstance(result, Order):
+            returned = [result]
+        elif ok and isinstance(result, Iterable) and not isinstance(result, (str, bytes)):
+            returned = list(result)
+        for item in returned:
+            if isinstance(item, Order) and not any(item is q for q in queued):
+                queued.append(item)
+        for order in queued:
+            if not ok:
+                self._remember(order)
+                self.gate.admit(order, refusals=["not sent: the strategy raised during this bar"])
+                continue
+            await self.submit(order)
+
+    # ------------------------------------------------------------------ orders
+    async def submit(self, order: Order) -> Order:
+        """Send ``order`` through the gate to the broker; returns it with its status."""
+        if not isinstance(order, Order):
+            raise InvalidTypeError("order", order, "must be an Order")
+        if order.created_at is None:
+            order.created_at = self.clock.now()
+        if id(order) not in self._known:
+            self._remember(order)
+        refusals, reduce_only = await self._engine_refusals(order)
+        reasons = self.gate.admit(order, reduce_only=reduce_only, refusals=refusals)
+        if reasons:
+            logger.warning("order_rejected", extra={"order_id": order.id, "reasons": reasons})
+            await self._react()
+            return order
+        try:
+            result = await resolve(self.broker.submit_order(order))
+        except Exception as exc:
+            self.gate.failed(exc, order)
+            await self._react()
+            return order
+        if isinstance(result, Order) and result is not order:
+            _copy_status(result, order)
+        if order.status is OrderStatus.NEW:
+            order.status = OrderStatus.SUBMITTED
+        await self._react()
+        return order
+
+    async def cancel(self, order: Order | str) -> bool:
+        """Cancel one working order at the broker."""
+        order_id = order.id if isinstance(order, Order) else str(order)
+        try:
+            done = bool(await resolve(self.broker.cancel_order(order_id)))
+        except Exception as exc:
+            self._record_error(exc, "broker", "order_cancel_failed")
+            return False
+        if done:
+            for mine in self.orders:
+                if mine.id == order_id and mine.status.is_working:
+                    mine.status = OrderStatus.CANCELLED
+        return done
+
+    async def _engine_refusals(self, order: Order) -> tuple[list[str], bool]:
+        if self._stopped:
+            return ["engine stopped"], False
+        if self._paused_reason is not None:
+            return [f"engine paused: {self._paused_reason}"], False
+        if self.on_trip != "reduce_only" or self._manager.can_trade():
+            return [], False
+        if await self._shrinks_position(order):
+            return [], True
+        blocking = self._manager.get_blocking_reasons()
+        return [
+            *blocking,
+            f"reduce-only mode: {order.side.value} {order.quantity} {order.symbol} "
+            "does not shrink a position",
+        ], False
+
+    async def _shrinks_position(self, order: Order) -> bool:
+        try:
+            positions = to_positions(await resolve(self.broker.get_positions()))
+        except Exception as exc:
+            self._record_error(exc, "broker", "positions_unavailable")
+            return False
+        held = positions.get(order.symbol, _ZERO)
+        if held == _ZERO:
+            return False
+        # Working orders already heading towards flat count as done, so several reducing
+        # orders can never add up to a flipped (new) position.
+        projected = held + sum(
+            (
+                o.signed_quantity
+                for o in self.orders
+                if o is not order
+                and o.symbol == order.symbol
+                and o.status.is_working
+                and (o.signed_quantity > 0) != (held > 0)
+            ),
+            _ZERO,
+        )
+        change = order.signed_quantity
+        if (change > 0) == (held > 0) or projected == _ZERO or (projected > 0) != (held > 0):
+            return False
+        return abs(change) <= abs(projected)
+
+    # ------------------------------------------------------------------ breakers
+    def _on_event(self, event: BreakerEvent) -> None:
+        if event.kind in (EventKind.TRIPPED, EventKind.HALTED):
+            with self._pending_lock:
+                self._pending_trips.append(event)
+
+    async def _observe_portfolio(self) -> Decimal | None:
+        try:
+            value = to_decimal(
+                await resolve(self.broker.get_account_value()), "current_portfolio_value"
+            )
+        except Exception as exc:
+            self._record_error(exc, "broker", "portfolio_value_unavailable")
+            return None
+        if self._manager.accepts_observation("current_portfolio_value"):
+            try:
+                self._manager.can_trade(current_portfolio_value=value)
+            except HaltgateError as exc:  # a value the breakers refuse is no valuation
+                self._record_error(exc, "broker", "portfolio_value_refused")
+                return None
+        return value
+
+    async def _react(self) -> None:
+        """Apply ``on_trip`` to trips seen since the last call; log pauses and resumes."""
+        with self._pending_lock:
+            trips, self._pending_trips = self._pending_trips, []
+        blocked = not self._manager.can_trade()
+        if trips or (blocked and not self._blocked):
+            reasons = [f"{e.breaker_name}: {e.reason}" for e in trips] or (
+                self._manager.get_blocking_reasons()
+            )
+            logger.error(
+                "engine_breaker_tripped",
+                extra={"reasons": reasons, "on_trip": self.on_trip},
+            )
+            if self.on_trip == "cancel_all":
+                await self._cancel_working(reasons)
+            elif self.on_trip == "stop":
+                await self.stop("circuit breaker tripped: " + "; ".join(reasons))
+            elif not self._blocked and blocked:
+                logger.warning(
+                    "engine_trading_blocked",
+                    extra={"reasons": reasons, "on_trip": self.on_trip},
+                )
+        elif self._blocked and not blocked:
+            logger.warning("engine_trading_resumed", extra={"on_trip": self.on_trip})
+        self._blocked = blocked
+
+    async def _cancel_working(self, reasons: list[str]) -> None:
+        try:
+            result = await resolve(self.broker.cancel_all())
+        except Exception as exc:
+            self._record_error(exc, "broker", "cancel_all_failed")
+            return
+        cancelled: set[str] = set()
+        for item in result or ():
+            cancelled.add(item.id if isinstance(item, Order) else str(item))
+        for order in self.orders:
+            if order.id in cancelled and order.status.is_working:
+                order.status = OrderStatus.CANCELLED
+        logger.error(
+            "engine_orders_cancelled",
+            extra={"count": len(cancelled), "order_ids": sorted(cancelled), "reasons": reasons},
+        )
+
+    # ------------------------------------------------------------------ helpers
+    def _advance_clock(self, when: datetime) -> None:
+        clock = self.clock
+        if isinstance(clock, ManualClock) and when > clock.now():
+            clock.set(when)
+
+    def _remember(self, order: Order) -> None:
+        self.orders.append(order)
+        self._known.add(id(order))
+
+    def _record_error(self, error: BaseException, category: str, event: str) -> None:
+        logger.error(event, extra={"error": repr(error)[:500], "category": category})
+        self._manager.record_error(error, category=category)
+
+    async def _call_strategy(self, fn: Callable[..., Any], *args: Any) -> tuple[bool, Any]:
+        try:
+            return True, await resolve(fn(*args))
+        except Exception as exc:
+            self._record_error(exc, "strategy", "strategy_failed")
+            return False, None
+
+
+def _copy_status(source: Order, target: Order) -> None:
+    target.status = source.status
+    target.filled_quantity = source.filled_quantity
+    target.fill_price = source.fill_price
+    target.filled_at = source.filled_at
+    target.reject_reasons = list(source.reject_reasons)
+    target.rejected_by = source.rejected_by
+    if source.id and source.id != target.id:
+        target.id = source.id

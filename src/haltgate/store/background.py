@@ -1,0 +1,341 @@
+"""What the SQLite and Redis stores share: a background thread, non-blocking progress
+writes, retries of restrictive changes that could not be written, and fail-closed.
+
+One thread per store does everything that must not happen on the trading thread:
+
+* **progress writes** (``save_soft``: drawdown peaks, daily baselines) are queued, coalesced
+  per breaker and written by the thread, so ``can_trade(current_portfolio_value=...)``
+  never waits on I/O for them. A durable save of the same breaker drops its queued
+  progress (the durable snapshot already contains it) under the same write lock, so an
+  older progress write can never land after a newer durable one;
+* **retries**: a trip or halt that the store refused is kept in memory (it is never
+  undone) and queued; the thread writes it (with its audit entries) when the store is
+  back. Until then the store reports itself as blocking;
+* **watching**: the subclass's :meth:`BackgroundStore._tick` looks for changes made by
+  other processes (SQLite: ``PRAGMA data_version``; Redis: pub/sub) and checks that the
+  store can still be reached.
+
+``blocking_reason()`` is not ``None`` while the store is unreachable or a restrictive
+change is not yet durable (fail-closed); with ``fail_open=True`` it is always ``None``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+import time
+import weakref
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from ..audit import to_jsonable
+from ..errors import StoreUnavailableError
+from ..events import BreakerEvent, EventKind
+from ..values import to_seconds
+from .base import AuditRecord, Store
+
+if TYPE_CHECKING:
+    from ..breakers.base import BaseCircuitBreaker
+
+__all__ = ["BackgroundStore", "RemoteAdopter"]
+
+logger = logging.getLogger("haltgate.store")
+
+RemoteAdopter = Callable[[str, Mapping[str, Any]], None]
+"""Called with ``(name, snapshot)`` for a change to a breaker this process does not have."""
+
+
+class BackgroundStore(Store):
+    """A :class:`Store` with a background thread (see the module docstring)."""
+
+    #: Seconds between two ticks of the background thread when nothing happens.
+    tick_seconds: float = 0.02
+
+    def __init__(
+        self,
+        *,
+        store_timeout: float = 0.25,
+        fail_open: bool = False,
+        audit_key: bytes | None = None,
+    ) -> None:
+        super().__init__(audit_key=audit_key, fail_open=fail_open)
+        self.store_timeout = to_seconds(store_timeout, "store_timeout")
+        # Serialises this process's writes so progress and durable writes keep their order.
+        self._write_lock = threading.Lock()
+        self._soft_pending: dict[str, dict[str, Any]] = {}
+        self._soft_lock = threading.Lock()
+        # Restrictive changes not yet durable: name -> (breaker, audit records).
+        self._unsaved: dict[str, tuple[BaseCircuitBreaker, list[AuditRecord]]] = {}
+        self._unsaved_audit: list[AuditRecord] = []
+        self._down_reason: str | None = None
+        self._state_lock = threading.Lock()
+        self._adopters: list[RemoteAdopter] = []
+        # While save() holds the write lock: when its store_timeout runs out.
+        self._deadline: float | None = None
+        # Change number of this process's last durable write, per breaker.
+        self._own_seq: dict[str, int] = {}
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ subclass hooks
+    def describe(self) -> str:
+        """How the store names itself in reasons and logs (e.g. ``sqlite:///x.db``)."""
+        return type(self).__name__
+
+    def _tick(self) -> None:
+        """One round of watching: apply other processes' changes, check reachability.
+        Waits at most about :attr:`tick_seconds`."""
+        time.sleep(self.tick_seconds)
+
+    def _write_soft(self, name: str, snapshot: Mapping[str, Any]) -> None:
+        """Write progress: the breaker-specific ``data`` of ``snapshot`` (creating the
+        record with the snapshot's state if the breaker has none yet), never its state."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ thread
+    def _start(self) -> None:
+        thread = threading.Thread(target=self._run, name=f"haltgate-{self.describe()}", daemon=True)
+        self._thread = thread
+        thread.start()
+        # A program that ends without close() still writes its queued progress.
+        ref = weakref.ref(self)
+        atexit.register(_close_at_exit, ref)
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self._tick()
+                self._flush_soft()
+                self._retry_unsaved()
+            except Exception:  # never let the watcher die
+                logger.exception("store_background_error", extra={"store": self.describe()})
+                self._stopping.wait(self.tick_seconds)
+
+    def close(self) -> None:
+        """Write queued progress, stop the background thread (idempotent)."""
+        if self._stopping.is_set():
+            return
+        self._stopping.set()
+        self._wake.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5)
+        try:
+            self._flush_soft()
+            self._retry_unsaved()
+        except Exception:
+            logger.warning("store_close_flush_failed", extra={"store": self.describe()})
+
+    def _remaining(self) -> float:
+        """Seconds the current write may still wait (``store_timeout`` overall per call)."""
+        deadline = self._deadline
+        if deadline is None:
+            return self.store_timeout
+        return max(deadline - time.monotonic(), 0.001)
+
+    def _locked(self) -> _WriteLock:
+        """The write lock, taken within ``store_timeout`` (else StoreUnavailableError)."""
+        return _WriteLock(self)
+
+    def flush(self) -> None:
+        """Write queued progress now (blocking)."""
+        self._flush_soft()
+
+    # ------------------------------------------------------------------ availability
+    def blocking_reason(self) -> str | None:
+        """Why trading must be refused because of this store, or ``None``."""
+        if self.fail_open:
+            return None
+        reason = self._down_reason
+        if reason is not None:
+            return reason
+        if self._unsaved or self._unsaved_audit:
+            return (
+                f"store {self.describe()} could not record a change yet "
+                "(retrying; fail-closed until it is durable)"
+            )
+        return None
+
+    @property
+    def available(self) -> bool:
+        """False while the store cannot be reached."""
+        return self._down_reason is None
+
+    def _mark_down(self, problem: str) -> None:
+        reason = f"store {self.describe()} unavailable: {problem} (fail-closed)"
+        with self._state_lock:
+            was = self._down_reason
+            self._down_reason = reason
+        if was is None:
+            logger.error("store_unavailable", extra={"store": self.describe(), "problem": problem})
+            self._notify()
+
+    def _mark_up(self) -> None:
+        with self._state_lock:
+            was = self._down_reason
+            self._down_reason = None
+        if was is not None:
+            logger.warning("store_available", extra={"store": self.describe()})
+            self._notify()
+
+    def _notify(self) -> None:
+        for callback in list(self._availability_watchers):
+            try:
+                callback()
+            except Exception:
+                logger.exception("store_watcher_failed", extra={"store": self.describe()})
+
+    def add_remote_adopter(self, callback: RemoteAdopter) -> None:
+        """``callback(name, snapshot)`` is called when another process changes a breaker
+        this process does not have (the manager adopts remote manual halts this way)."""
+        self._adopters.append(callback)
+
+    # ------------------------------------------------------------------ writes
+    def save(self, breaker: BaseCircuitBreaker, events: list[BreakerEvent]) -> None:
+        """Durable save (see :meth:`Store.save`), bounded by ``store_timeout``.
+
+        A restrictive change the store refuses is queued and retried in the background;
+        the store blocks trading until it is durable (fail-closed)."""
+        restrictive = not any(e.kind is EventKind.RESET for e in events)
+        deadline = time.monotonic() + self.store_timeout
+        if self._down_reason is not None:
+            if restrictive:
+                self._queue_unsaved(breaker, events)
+            raise StoreUnavailableError(self._down_reason)
+        if not self._write_lock.acquire(timeout=self.store_timeout):
+            if restrictive:
+                self._queue_unsaved(breaker, events)
+            raise StoreUnavailableError(
+                f"store {self.describe()} busy for more than {self.store_timeout:g}s"
+            )
+        try:
+            with self._soft_lock:
+                self._soft_pending.pop(breaker.name, None)
+            self._deadline = deadline
+            super().save(breaker, events)
+        except StoreUnavailableError:
+            if restrictive:
+                self._queue_unsaved(breaker, events)
+            raise
+        finally:
+            self._deadline = None
+            self._write_lock.release()
+
+    def _queue_unsaved(self, breaker: BaseCircuitBreaker, events: list[BreakerEvent]) -> None:
+        records = self._records(events)
+        warnings_only = bool(events) and all(e.kind is EventKind.WARNING for e in events)
+        with self._state_lock:
+            if warnings_only:
+                self._unsaved_audit.extend(records)
+            else:
+                previous = self._unsaved.get(breaker.name)
+                queued = (previous[1] if previous else []) + records
+                self._unsaved[breaker.name] = (breaker, queued)
+        self._notify()
+        self._wake.set()
+
+    def _records(self, events: list[BreakerEvent]) -> list[AuditRecord]:
+        from .base import event_payload
+
+        return [
+            (f"breaker_{e.kind}", e.breaker_name, e.operator, event_payload(e), e.timestamp)
+            for e in events
+            if not (e.kind == "reset" and str(getattr(e.state, "value", "")) == "RESETTING")
+        ]
+
+    def _retry_unsaved(self) -> None:
+        if not (self._unsaved or self._unsaved_audit) or self._down_reason is not None:
+            return
+        with self._state_lock:
+            pending = list(self._unsaved.items())
+            audit_only = list(self._unsaved_audit)
+        if not self._write_lock.acquire(timeout=self.store_timeout):
+            return
+        try:
+            for name, (breaker, records) in pending:
+                self.write(name, to_jsonable(breaker.export_state()), records)
+                with self._state_lock:
+                    if self._unsaved.get(name, (None, None))[1] is records:
+                        del self._unsaved[name]
+                logger.warning("store_write_recovered", extra={"breaker": name})
+            if audit_only:
+                self.write("", None, audit_only)
+                with self._state_lock:
+                    del self._unsaved_audit[: len(audit_only)]
+        except StoreUnavailableError:
+            return
+        finally:
+            self._write_lock.release()
+        self._notify()
+
+    def save_soft(self, breaker: BaseCircuitBreaker) -> None:
+        """Queue progress (peak window, baseline) for the background thread; no I/O here."""
+        snapshot = to_jsonable(breaker.export_state())
+        with self._soft_lock:
+            self._soft_pending[breaker.name] = snapshot
+        self._wake.set()
+
+    def _flush_soft(self) -> None:
+        if not self._soft_pending or self._down_reason is not None:
+            return
+        if not self._write_lock.acquire(timeout=self.store_timeout):
+            return
+        try:
+            with self._soft_lock:
+                pending, self._soft_pending = self._soft_pending, {}
+            for position, (name, snapshot) in enumerate(pending.items()):
+                try:
+                    self._write_soft(name, snapshot)
+                except StoreUnavailableError:
+                    # Put back what was not written unless newer progress arrived.
+                    with self._soft_lock:
+                        for later_name, later in list(pending.items())[position:]:
+                            self._soft_pending.setdefault(later_name, later)
+                    logger.warning("store_soft_write_failed", extra={"breaker": name})
+                    return
+        finally:
+            self._write_lock.release()
+
+    # ------------------------------------------------------------------ remote changes
+    def _apply_remote(self, name: str, seq: int, snapshot: Mapping[str, Any]) -> None:
+        """Adopt another process's change of breaker ``name`` (state only: this process
+        keeps its own progress data), unless this process wrote a newer one itself."""
+        breaker = self._attached.get(name)
+        if breaker is None:
+            for adopter in list(self._adopters):
+                try:
+                    adopter(name, snapshot)
+                except Exception:
+                    logger.exception("store_adopter_failed", extra={"breaker": name})
+            return
+        state_only = {k: v for k, v in snapshot.items() if k != "data"}
+        breaker.import_state(
+            state_only, publish=True, guard=lambda: seq > self._own_seq.get(name, 0)
+        )
+
+
+def _close_at_exit(ref: weakref.ref[BackgroundStore]) -> None:
+    store = ref()
+    if store is not None and not store._stopping.is_set():
+        store.close()
+
+
+class _WriteLock:
+    """``with store._locked():`` takes the write lock within ``store_timeout`` or raises."""
+
+    __slots__ = ("_store",)
+
+    def __init__(self, store: BackgroundStore) -> None:
+        self._store = store
+
+    def __enter__(self) -> None:
+        store = self._store
+        if not store._write_lock.acquire(timeout=store.store_timeout):
+            raise StoreUnavailableError(
+                f"store {store.describe()} busy for more than {store.store_timeout:g}s"
+            )
+
+    def __exit__(self, *exc: object) -> None:
+        self._store._write_lock.release()

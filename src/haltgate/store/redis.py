@@ -1,0 +1,552 @@
+"""RedisStore: state, audit log and order-rate windows shared by many processes.
+
+* Breaker state: one hash per breaker (``state``, ``data``, ``seq``, ``origin``). A durable
+  write is one Lua script that appends the chained audit entries, saves the snapshot, bumps
+  the change number and publishes the change — atomic, one round trip.
+* Propagation: a background thread listens on the namespace's pub/sub channel and applies
+  other processes' changes with ``import_state(publish=True)`` (well within 50 ms). After a
+  reconnect it resyncs every breaker from the hashes, because messages sent while it was
+  disconnected are lost.
+* Order-rate windows: a sorted set per breaker, checked and recorded by one Lua script on
+  Redis's own clock (``TIME``), so every process counts the same orders on one clock.
+  ``RateWindow.count()`` answers from the last script reply (no I/O).
+* Fail-closed: every command waits at most ``store_timeout`` (no retries); a failure marks
+  the store unavailable, which refuses trading until the thread has reconnected and
+  resynced. ``fail_open=True`` keeps trading on local state and local order windows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+import uuid
+from bisect import bisect_right
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from ..audit import (
+    GENESIS_HASH,
+    AuditEntry,
+    canonical_json,
+    chain_entry,
+    entry_fields,
+    entry_from_fields,
+    to_jsonable,
+)
+from ..errors import ConfigError, StoreUnavailableError
+from .background import BackgroundStore
+from .base import AuditRecord
+
+if TYPE_CHECKING:
+    from ..breakers.base import BaseCircuitBreaker
+    from ..breakers.order_rate import RateWindow
+    from ..clock import Clock
+
+__all__ = ["RedisRateWindow", "RedisStore"]
+
+logger = logging.getLogger("haltgate.store.redis")
+
+# KEYS: breaker hash, change counter, audit list, audit head
+# ARGV: expected head "seq:hash", name, state JSON ("" = audit only), data JSON, origin,
+#       channel, then the audit entries as JSON.
+_WRITE_SCRIPT = """
+local head = redis.call('GET', KEYS[4]) or ('0:' .. string.rep('0', 64))
+if head ~= ARGV[1] then
+  return {0, head}
+end
+local n = #ARGV
+for i = 7, n do
+  redis.call('RPUSH', KEYS[3], ARGV[i])
+end
+if n >= 7 then
+  local last = cjson.decode(ARGV[n])
+  redis.call('SET', KEYS[4], tostring(last['seq']) .. ':' .. last['hash'])
+  head = redis.call('GET', KEYS[4])
+end
+local seq = 0
+if ARGV[3] ~= '' then
+  seq = redis.call('INCR', KEYS[2])
+  redis.call('HSET', KEYS[1], 'state', ARGV[3], 'data', ARGV[4], 'seq', seq, 'origin', ARGV[5])
+  redis.call('PUBLISH', ARGV[6], cjson.encode({name = ARGV[2], seq = seq,
+    origin = ARGV[5], state = ARGV[3]}))
+end
+return {1, head, seq}
+"""
+
+# Progress only: the data field (and the state if the breaker has none yet; seq 0 so it
+# never propagates as a change).
+_SOFT_SCRIPT = """
+redis.call('HSET', KEYS[1], 'data', ARGV[2])
+if redis.call('HSETNX', KEYS[1], 'state', ARGV[1]) == 1 then
+  redis.call('HSET', KEYS[1], 'seq', 0, 'origin', ARGV[3])
+end
+return 1
+"""
+
+# KEYS: window sorted set, member counter
+# ARGV: limit (-1 = record unconditionally), window in microseconds, how many timestamps
+#       to return. Half-open window: an order at t counts while now - window < t <= now.
+_RATE_SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local window = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local count = redis.call('ZCARD', KEYS[1])
+local limit = tonumber(ARGV[1])
+local member = ''
+local admitted = 0
+if limit < 0 or count < limit then
+  local n = redis.call('INCR', KEYS[2])
+  member = string.format('%d-%d', now, n)
+  redis.call('ZADD', KEYS[1], now, member)
+  count = count + 1
+  admitted = 1
+end
+local ttl = math.floor(window / 1000) + 1000
+redis.call('PEXPIRE', KEYS[1], ttl)
+redis.call('PEXPIRE', KEYS[2], ttl)
+local keep = tonumber(ARGV[3])
+local recent = redis.call('ZRANGE', KEYS[1], -keep, -1, 'WITHSCORES')
+return {admitted, count, string.format('%d', now), member, recent}
+"""
+
+
+def _redis_module() -> Any:
+    try:
+        import redis
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise ImportError("RedisStore needs redis-py: pip install 'haltgate[redis]'") from None
+    return redis
+
+
+class RedisStore(BackgroundStore):
+    """Breaker state, counters, the audit chain and order windows in Redis.
+
+    ``url`` is a redis URL (``redis://host:6379/0``); ``namespace`` prefixes every key and
+    the pub/sub channel, so several independent systems can share one server. Every call
+    waits at most ``store_timeout`` seconds for Redis (default 0.25); while Redis cannot
+    be reached trading is refused (fail-closed) unless ``fail_open=True``.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        namespace: str = "haltgate",
+        store_timeout: float = 0.25,
+        fail_open: bool = False,
+        audit_key: bytes | None = None,
+    ) -> None:
+        super().__init__(store_timeout=store_timeout, fail_open=fail_open, audit_key=audit_key)
+        redis = _redis_module()
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        if not isinstance(namespace, str) or not namespace or ":" in namespace:
+            raise ConfigError("store.namespace", f"invalid namespace {namespace!r}")
+        self.url = url
+        self.namespace = namespace
+        self._redis_errors: tuple[type[BaseException], ...] = (
+            redis.RedisError,
+            OSError,
+            ValueError,
+        )
+        self._client = redis.Redis.from_url(
+            url,
+            # A little below store_timeout so the whole call, parsing included, stays
+            # within it even when the server hangs.
+            socket_timeout=self.store_timeout * 0.8,
+            socket_connect_timeout=self.store_timeout * 0.8,
+            retry=Retry(NoBackoff(), 0),
+            retry_on_timeout=False,
+            health_check_interval=0,
+            decode_responses=True,
+        )
+        self._origin = uuid.uuid4().hex
+        self._channel = f"{namespace}:changes"
+        self._write_script = self._client.register_script(_WRITE_SCRIPT)
+        self._soft_script = self._client.register_script(_SOFT_SCRIPT)
+        self._rate_script = self._client.register_script(_RATE_SCRIPT)
+        self._audit_head = f"0:{GENESIS_HASH}"
+        self._pubsub: Any = None
+        self._last_ping = 0.0
+        self._last_pong = 0.0
+        self._windows: dict[str, RedisRateWindow] = {}
+        try:
+            self._client.ping()
+        except self._redis_errors as exc:
+            if not fail_open:
+                raise StoreUnavailableError(f"cannot reach {self.describe()}: {exc}") from exc
+            self._down_reason = f"store {self.describe()} unavailable: {exc}"
+        self._start()
+
+    def describe(self) -> str:
+        host = self.url.split("@")[-1]  # never show a password
+        return f"redis://{host.split('://')[-1]} (namespace {self.namespace})"
+
+    def _key(self, *parts: str) -> str:
+        return ":".join((self.namespace, *parts))
+
+    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run one Redis command; an outage marks the store down and raises
+        :class:`StoreUnavailableError`."""
+        try:
+            return fn(*args, **kwargs)
+        except self._redis_errors as exc:
+            self._mark_down(f"{what}: {type(exc).__name__}: {exc}")
+            raise StoreUnavailableError(
+                f"store {self.describe()} unavailable ({what}: {exc})"
+            ) from exc
+
+    # ------------------------------------------------------------------ reads
+    def load_snapshot(self, name: str) -> dict[str, Any] | None:
+        fields = self._call("load", self._client.hgetall, self._key("breaker", name))
+        return self._snapshot(fields)
+
+    @staticmethod
+    def _snapshot(fields: Mapping[str, str]) -> dict[str, Any] | None:
+        if not fields or "state" not in fields:
+            return None
+        snapshot: dict[str, Any] = json.loads(fields["state"])
+        snapshot["data"] = json.loads(fields.get("data") or "{}")
+        return snapshot
+
+    def load_all_snapshots(self) -> dict[str, dict[str, Any]]:
+        return {
+            name: snapshot
+            for name, (_seq, snapshot) in self._load_all_with_seq().items()
+            if snapshot is not None
+        }
+
+    def _load_all_with_seq(self) -> dict[str, tuple[int, dict[str, Any] | None]]:
+        prefix = self._key("breaker", "")
+        keys = sorted(self._call("scan", lambda: list(self._client.scan_iter(prefix + "*"))))
+        if not keys:
+            return {}
+        pipe = self._client.pipeline(transaction=False)
+        for key in keys:
+            pipe.hgetall(key)
+        rows = self._call("load", pipe.execute)
+        return {
+            key[len(prefix) :]: (int(fields.get("seq") or 0), self._snapshot(fields))
+            for key, fields in zip(keys, rows, strict=True)
+        }
+
+    def iter_audit(self, start_seq: int = 1) -> Iterator[AuditEntry]:
+        key = self._key("audit")
+        index = max(start_seq, 1) - 1
+        while True:
+            chunk = self._call("audit", self._client.lrange, key, index, index + 499)
+            if not chunk:
+                return
+            for raw in chunk:
+                yield entry_from_fields(json.loads(raw))
+            index += len(chunk)
+
+    def get_value(self, key: str) -> Any:
+        raw = self._call("get", self._client.get, self._key("kv", key))
+        return None if raw is None else json.loads(raw)
+
+    # ------------------------------------------------------------------ writes
+    def write(
+        self,
+        name: str,
+        snapshot: Mapping[str, Any] | None,
+        audit: Sequence[AuditRecord],
+    ) -> list[AuditEntry]:
+        """One Lua script: append the chained audit entries (if the chain head is the one
+        this process last saw; else re-chain on the new head and retry), save the snapshot,
+        bump the change number and publish it."""
+        if snapshot is not None:
+            state = canonical_json({k: v for k, v in snapshot.items() if k != "data"})
+            data = canonical_json(snapshot.get("data") or {})
+        else:
+            state = data = ""
+        deadline = time.monotonic() + self.store_timeout
+        keys = [
+            self._key("breaker", name),
+            self._key("seq"),
+            self._key("audit"),
+            self._key("audit", "head"),
+        ]
+        while True:
+            entries = self._chain(audit)
+            args = [
+                self._audit_head,
+                name,
+                state,
+                data,
+                self._origin,
+                self._channel,
+                *(canonical_json(entry_fields(e)) for e in entries),
+            ]
+            reply = self._call("write", self._write_script, keys=keys, args=args)
+            self._audit_head = str(reply[1])
+            if int(reply[0]) == 1:
+                if snapshot is not None:
+                    self._own_seq[name] = int(reply[2])
+                return entries
+            if time.monotonic() > deadline:
+                raise StoreUnavailableError(
+                    f"store {self.describe()}: audit chain contended for "
+                    f"more than {self.store_timeout:g}s"
+                )
+
+    def _chain(self, audit: Sequence[AuditRecord]) -> list[AuditEntry]:
+        seq_text, _, head_hash = self._audit_head.partition(":")
+        previous: AuditEntry | None = None
+        if int(seq_text) > 0:
+            previous = AuditEntry(int(seq_text), "", None, "", None, "{}", "", head_hash)
+        entries = []
+        for event, breaker, operator, payload, when in audit:
+            previous = chain_entry(
+                previous,
+                time=when,
+                operator=operator,
+                event=event,
+                breaker=breaker,
+                payload=payload,
+                key=self._audit_key,
+            )
+            entries.append(previous)
+        return entries
+
+    def append_audit(
+        self,
+        event: str,
+        *,
+        breaker: str | None = None,
+        operator: str | None = None,
+        payload: Mapping[str, Any] | None = None,
+        time: datetime | None = None,
+    ) -> AuditEntry:
+        with self._locked():
+            return super().append_audit(
+                event, breaker=breaker, operator=operator, payload=payload, time=time
+            )
+
+    def set_value(
+        self,
+        key: str,
+        value: Any,
+        *,
+        audit: tuple[str, str | None, str | None, dict[str, Any]] | None = None,
+    ) -> None:
+        """Save ``value`` (JSON) under ``key``; with ``audit``, the value and the audit
+        entry are written in one MULTI/EXEC transaction after the chain is extended."""
+        text = canonical_json(value)
+        if audit is None:
+            self._call("set", self._client.set, self._key("kv", key), text)
+            return
+        event, breaker, operator, payload = audit
+        record: AuditRecord = (event, breaker, operator, to_jsonable(payload), datetime.now(UTC))
+        with self._locked():
+            # The value goes first: if the audit append then fails the caller sees the
+            # error; a lock-out counter is safe to have written (it only restricts).
+            self._call("set", self._client.set, self._key("kv", key), text)
+            self.write(breaker or "", None, [record])
+
+    def _write_soft(self, name: str, snapshot: Mapping[str, Any]) -> None:
+        state = canonical_json({k: v for k, v in snapshot.items() if k != "data"})
+        data = canonical_json(snapshot.get("data") or {})
+        self._call(
+            "write progress",
+            self._soft_script,
+            keys=[self._key("breaker", name)],
+            args=[state, data, self._origin],
+        )
+
+    # ------------------------------------------------------------------ order windows
+    def rate_window(self, breaker: BaseCircuitBreaker) -> RateWindow | None:
+        """A window in Redis shared by every process using this namespace (order-rate
+        breakers only)."""
+        from ..breakers.order_rate import OrderRateCircuitBreaker
+
+        if not isinstance(breaker, OrderRateCircuitBreaker):
+            return None
+        window = RedisRateWindow(self, breaker)
+        self._windows[breaker.name] = window
+        return window
+
+    def _rate(self, name: str, limit: int, window_seconds: float, keep: int) -> list[Any]:
+        reply: list[Any] = self._call(
+            "record order",
+            self._rate_script,
+            keys=[self._key("rate", name), self._key("rate", name, "n")],
+            args=[limit, round(window_seconds * 1_000_000), max(keep, 1)],
+        )
+        return reply
+
+    def _cancel(self, name: str, member: str) -> None:
+        self._call("cancel order", self._client.zrem, self._key("rate", name), member)
+
+    # ------------------------------------------------------------------ watching
+    def _tick(self) -> None:
+        if self._pubsub is None:
+            self._connect_pubsub()
+            return
+        try:
+            now = time.monotonic()
+            if now - self._last_ping >= 0.1:
+                self._pubsub.ping()
+                self._last_ping = now
+            message = self._pubsub.get_message(timeout=self.tick_seconds)
+            while message is not None:
+                self._on_message(message)
+                message = self._pubsub.get_message(timeout=0)
+            if time.monotonic() - self._last_pong > max(self.store_timeout, 0.1) + 0.1:
+                raise TimeoutError("no reply to PING from redis")
+        except self._redis_errors as exc:
+            self._drop_pubsub()
+            self._mark_down(f"{type(exc).__name__}: {exc}")
+
+    def _on_message(self, message: Mapping[str, Any]) -> None:
+        kind = message.get("type")
+        if kind == "pong":
+            self._last_pong = time.monotonic()
+        elif kind == "message":
+            change = json.loads(message["data"])
+            if change.get("origin") != self._origin:
+                self._apply_remote(
+                    str(change["name"]), int(change["seq"]), json.loads(change["state"])
+                )
+
+    def _connect_pubsub(self) -> None:
+        pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+        try:
+            pubsub.subscribe(self._channel)
+            # Subscribed before reading, so no change falls between the resync and the
+            # first message.
+            self._resync()
+        except self._redis_errors as exc:
+            with contextlib.suppress(Exception):
+                pubsub.close()
+            self._mark_down(f"{type(exc).__name__}: {exc}")
+            self._stopping.wait(0.05)
+            return
+        except StoreUnavailableError:
+            with contextlib.suppress(Exception):
+                pubsub.close()
+            self._stopping.wait(0.05)
+            return
+        self._pubsub = pubsub
+        self._last_pong = self._last_ping = time.monotonic()
+        self._mark_up()
+
+    def _drop_pubsub(self) -> None:
+        pubsub, self._pubsub = self._pubsub, None
+        if pubsub is not None:
+            with contextlib.suppress(Exception):
+                pubsub.close()
+
+    def _resync(self) -> None:
+        """Apply every breaker's stored state (after a (re)connect: messages sent while
+        this process was disconnected are lost)."""
+        # Load the scripts now (a restarted server forgot them), so the first order after
+        # a (re)connect is still one round trip.
+        for script in (self._write_script, self._soft_script, self._rate_script):
+            self._client.script_load(script.script)
+        head = self._client.get(self._key("audit", "head"))
+        if head:
+            self._audit_head = str(head)
+        for name, (seq, snapshot) in self._load_all_with_seq().items():
+            if snapshot is not None and seq > 0:
+                self._apply_remote(name, seq, snapshot)
+
+    def close(self) -> None:
+        super().close()
+        self._drop_pubsub()
+        with contextlib.suppress(Exception):
+            self._client.close()
+
+
+class RedisRateWindow:
+    """A :class:`~haltgate.breakers.order_rate.RateWindow` kept in Redis (see the module
+    docstring). Falls back to a local window while Redis is down with ``fail_open``."""
+
+    def __init__(self, store: RedisStore, breaker: BaseCircuitBreaker) -> None:
+        from ..breakers.order_rate import LocalRateWindow
+
+        self._store = store
+        self._name = breaker.name
+        self._window = float(getattr(breaker, "window_seconds", 60.0))
+        self._limit = int(getattr(breaker, "max_orders_per_minute", 1))
+        self._clock: Clock = breaker.clock
+        self._local = LocalRateWindow(self._window, self._clock, compact_above=self._limit)
+        # From the last script reply: order times (Redis seconds), and Redis time minus
+        # this host's real monotonic clock (the window runs on Redis time, not on the
+        # breaker's clock, which may be a ManualClock).
+        self._times: list[float] = []
+        self._offset = 0.0
+
+    def _redis_now(self) -> float:
+        return time.monotonic() + self._offset
+
+    def _run(self, limit: int) -> list[Any] | None:
+        store = self._store
+        if store._down_reason is not None:
+            if store.fail_open:
+                return None
+            raise StoreUnavailableError(store._down_reason)
+        try:
+            reply = store._rate(self._name, limit, self._window, self._limit + 1)
+        except StoreUnavailableError:
+            if store.fail_open:
+                return None
+            raise
+        now = int(reply[2]) / 1_000_000
+        self._offset = now - time.monotonic()
+        recent = reply[4]
+        self._times = sorted(
+            int(float(recent[i + 1])) / 1_000_000 for i in range(0, len(recent), 2)
+        )
+        return reply
+
+    def count(self) -> int:
+        """Orders in the window, from the last reply (no I/O)."""
+        if self._store._down_reason is not None and self._store.fail_open:
+            return self._local.count()
+        cutoff = self._redis_now() - self._window
+        return len(self._times) - bisect_right(self._times, cutoff)
+
+    def record(self) -> int:
+        """Record one order unconditionally (one round trip)."""
+        reply = self._run(-1)
+        if reply is None:
+            return self._local.record()
+        return int(reply[1])
+
+    def reserve(self, limit: int) -> object | None:
+        """Admit and record one order if fewer than ``limit`` are in the window (one
+        round trip, atomic across processes)."""
+        reply = self._run(limit)
+        if reply is None:
+            token = self._local.reserve(limit)
+            return None if token is None else ("local", token)
+        return str(reply[3]) if int(reply[0]) == 1 else None
+
+    def cancel(self, token: object) -> None:
+        """Undo a reservation."""
+        if isinstance(token, tuple):
+            self._local.cancel(token[1])
+            return
+        if isinstance(token, str):
+            self._store._cancel(self._name, token)
+            stamp = int(token.split("-", 1)[0]) / 1_000_000
+            if stamp in self._times:
+                self._times.remove(stamp)
+
+    def frees_at(self, limit: int) -> float | None:
+        """Time on the breaker's clock when one more order fits (from the last reply)."""
+        if self._store._down_reason is not None and self._store.fail_open:
+            return self._local.frees_at(limit)
+        cutoff = self._redis_now() - self._window
+        live = self._times[bisect_right(self._times, cutoff) :]
+        if len(live) < limit:
+            return None
+        oldest_blocking = live[len(live) - limit]
+        wait = oldest_blocking + self._window - self._redis_now()
+        return self._clock.monotonic() + max(wait, 0.0)

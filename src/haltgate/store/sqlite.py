@@ -1,0 +1,403 @@
+"""SQLiteStore: state and audit log in one SQLite file, shared by the processes on a host.
+
+* WAL journal, ``synchronous=FULL``: a trip, halt or reset and its audit entries are one
+  transaction, committed to disk before the call that made them returns.
+* The audit table is append-only: triggers refuse UPDATE and DELETE.
+* Other processes' changes arrive through a background poller that watches
+  ``PRAGMA data_version`` (no disk read while nothing changed) and applies changed rows
+  with ``import_state(publish=True)`` — well within 250 ms.
+* Every wait on the database (busy lock) is bounded by ``store_timeout``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from ..audit import AuditEntry, canonical_json, chain_entry
+from ..errors import ConfigError, StoreUnavailableError
+from .background import BackgroundStore
+from .base import AuditRecord
+
+__all__ = ["SQLiteStore"]
+
+logger = logging.getLogger("haltgate.store.sqlite")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS breakers (
+    name TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    data TEXT NOT NULL DEFAULT '{}',
+    change_seq INTEGER NOT NULL DEFAULT 0,
+    origin TEXT
+);
+CREATE TABLE IF NOT EXISTS kv (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS counters (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO counters (name, value) VALUES ('change_seq', 0);
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY,
+    time TEXT NOT NULL,
+    operator TEXT,
+    event TEXT NOT NULL,
+    breaker TEXT,
+    payload TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
+BEGIN SELECT RAISE(ABORT, 'haltgate audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
+BEGIN SELECT RAISE(ABORT, 'haltgate audit log is append-only'); END;
+"""
+
+
+def _split(snapshot: Mapping[str, Any]) -> tuple[str, str]:
+    state = {k: v for k, v in snapshot.items() if k != "data"}
+    return canonical_json(state), canonical_json(snapshot.get("data") or {})
+
+
+class SQLiteStore(BackgroundStore):
+    """Breaker state, counters and the audit chain in the SQLite file ``path``.
+
+    ``store_timeout`` bounds every wait on a lock held by another process (default
+    0.25 s); ``fail_open=True`` keeps trading while the database cannot record changes
+    (the default refuses: fail-closed). ``poll_interval`` is how often the poller looks
+    for other processes' changes.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        store_timeout: float = 0.25,
+        fail_open: bool = False,
+        poll_interval: float = 0.02,
+        audit_key: bytes | None = None,
+    ) -> None:
+        super().__init__(store_timeout=store_timeout, fail_open=fail_open, audit_key=audit_key)
+        self.path = Path(path)
+        self.tick_seconds = float(poll_interval)
+        self._origin = uuid.uuid4().hex
+        self._writer = self._connect()
+        self._reader_lock = threading.Lock()
+        self._reader = self._connect()
+        with self._write_lock:
+            self._init_schema()
+        self._poll_conn: sqlite3.Connection | None = None
+        self._data_version: int | None = None
+        self._seen_seq = self._max_seq()
+        self._start()
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> SQLiteStore:
+        """``sqlite:///relative.db`` or ``sqlite:////absolute/path.db``; query parameters
+        ``store_timeout``, ``fail_open`` and ``poll_interval`` are accepted too."""
+        parts = urlsplit(url)
+        if parts.scheme != "sqlite" or parts.netloc not in ("", "localhost"):
+            raise ConfigError("store.url", f"not a sqlite URL: {url!r} (use sqlite:///FILE)")
+        path = unquote(parts.path)
+        path = path[1:] if path.startswith("/") else path
+        if not path:
+            raise ConfigError("store.url", f"no database file in {url!r}")
+        for key, value in parse_qsl(parts.query):
+            if key in ("store_timeout", "poll_interval"):
+                options.setdefault(key, float(value))
+            elif key == "fail_open":
+                options.setdefault(key, value.lower() in ("1", "true", "yes", "on"))
+            else:
+                raise ConfigError("store.url", f"unknown sqlite URL parameter {key!r}")
+        return cls(path, **options)
+
+    def describe(self) -> str:
+        return f"sqlite:///{self.path}"
+
+    # ------------------------------------------------------------------ connections
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            if self.path.parent and not self.path.parent.exists():
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(
+                self.path,
+                timeout=self.store_timeout,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            conn.execute(f"PRAGMA busy_timeout = {int(self.store_timeout * 1000)}")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise sqlite3.OperationalError(f"could not enable WAL (journal_mode={mode})")
+            conn.execute("PRAGMA synchronous = FULL")
+            return conn
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreUnavailableError(f"cannot open {self.describe()}: {exc}") from exc
+
+    def _init_schema(self) -> None:
+        try:
+            # Skip the write when the schema is complete, so a process can start while
+            # another one holds the write lock.
+            (present,) = self._writer.execute(
+                "SELECT count(*) FROM sqlite_master WHERE name IN "
+                "('breakers', 'kv', 'counters', 'audit', 'audit_no_update', 'audit_no_delete')"
+            ).fetchone()
+            if present == 6:
+                return
+            self._writer.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise StoreUnavailableError(f"cannot prepare {self.describe()}: {exc}") from exc
+
+    def _max_seq(self) -> int:
+        with self._reader_lock:
+            row = self._reader.execute("SELECT MAX(change_seq) FROM breakers").fetchone()
+        return int(row[0] or 0)
+
+    def close(self) -> None:
+        super().close()
+        for conn in (self._writer, self._reader, self._poll_conn):
+            if conn is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()
+
+    # ------------------------------------------------------------------ reads
+    def load_snapshot(self, name: str) -> dict[str, Any] | None:
+        rows = self._read("SELECT state, data FROM breakers WHERE name = ?", (name,))
+        if not rows:
+            return None
+        return self._join(rows[0][0], rows[0][1])
+
+    def load_all_snapshots(self) -> dict[str, dict[str, Any]]:
+        rows = self._read("SELECT name, state, data FROM breakers", ())
+        return {name: self._join(state, data) for name, state, data in rows}
+
+    @staticmethod
+    def _join(state: str, data: str) -> dict[str, Any]:
+        snapshot: dict[str, Any] = json.loads(state)
+        snapshot["data"] = json.loads(data)
+        return snapshot
+
+    def _read(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        try:
+            with self._reader_lock:
+                return self._reader.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreUnavailableError(f"{self.describe()}: {exc}") from exc
+
+    def iter_audit(self, start_seq: int = 1) -> Iterator[AuditEntry]:
+        seq = max(start_seq, 1) - 1
+        while True:
+            rows = self._read(
+                "SELECT seq, time, operator, event, breaker, payload, prev_hash, hash "
+                "FROM audit WHERE seq > ? ORDER BY seq LIMIT 500",
+                (seq,),
+            )
+            if not rows:
+                return
+            for row in rows:
+                yield AuditEntry(*row)
+            seq = rows[-1][0]
+
+    def get_value(self, key: str) -> Any:
+        rows = self._read("SELECT value FROM kv WHERE key = ?", (key,))
+        return json.loads(rows[0][0]) if rows else None
+
+    # ------------------------------------------------------------------ writes
+    def _transaction(self) -> sqlite3.Connection:
+        conn = self._writer
+        # Whatever the caller already waited for the write lock counts against its timeout.
+        conn.execute(f"PRAGMA busy_timeout = {max(int(self._remaining() * 1000), 1)}")
+        conn.execute("BEGIN IMMEDIATE")
+        return conn
+
+    def write(
+        self,
+        name: str,
+        snapshot: Mapping[str, Any] | None,
+        audit: Sequence[AuditRecord],
+    ) -> list[AuditEntry]:
+        """One transaction: the snapshot (with a new change number, so other processes
+        pick it up) and the chained audit entries. Call with the write lock held, or let
+        :meth:`save` take it."""
+        conn = self._writer
+        started = time.monotonic()
+        try:
+            self._transaction()
+            try:
+                added = self._append_audit_rows(conn, audit)
+                seq = 0
+                if snapshot is not None:
+                    (seq,) = conn.execute(
+                        "UPDATE counters SET value = value + 1 WHERE name = 'change_seq' "
+                        "RETURNING value"
+                    ).fetchone()
+                    state, data = _split(snapshot)
+                    conn.execute(
+                        "INSERT INTO breakers (name, state, data, change_seq, origin) "
+                        "VALUES (?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
+                        "state = excluded.state, data = excluded.data, "
+                        "change_seq = excluded.change_seq, origin = excluded.origin",
+                        (name, state, data, seq, self._origin),
+                    )
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            waited = time.monotonic() - started
+            raise StoreUnavailableError(
+                f"{self.describe()}: could not write within {self.store_timeout:g}s "
+                f"({exc}; waited {waited:.3f}s)"
+            ) from exc
+        if snapshot is not None:
+            self._own_seq[name] = int(seq)
+        return added
+
+    def _append_audit_rows(
+        self, conn: sqlite3.Connection, audit: Sequence[AuditRecord]
+    ) -> list[AuditEntry]:
+        if not audit:
+            return []
+        row = conn.execute(
+            "SELECT seq, time, operator, event, breaker, payload, prev_hash, hash "
+            "FROM audit ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        previous = AuditEntry(*row) if row else None
+        added = []
+        for event, breaker, operator, payload, when in audit:
+            entry = chain_entry(
+                previous,
+                time=when,
+                operator=operator,
+                event=event,
+                breaker=breaker,
+                payload=payload,
+                key=self._audit_key,
+            )
+            conn.execute(
+                "INSERT INTO audit (seq, time, operator, event, breaker, payload, prev_hash, "
+                "hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    entry.seq,
+                    entry.time,
+                    entry.operator,
+                    entry.event,
+                    entry.breaker,
+                    entry.payload,
+                    entry.prev_hash,
+                    entry.hash,
+                ),
+            )
+            added.append(entry)
+            previous = entry
+        return added
+
+    def append_audit(
+        self,
+        event: str,
+        *,
+        breaker: str | None = None,
+        operator: str | None = None,
+        payload: Mapping[str, Any] | None = None,
+        time: datetime | None = None,
+    ) -> AuditEntry:
+        with self._locked():
+            return super().append_audit(
+                event, breaker=breaker, operator=operator, payload=payload, time=time
+            )
+
+    def set_value(
+        self,
+        key: str,
+        value: Any,
+        *,
+        audit: tuple[str, str | None, str | None, dict[str, Any]] | None = None,
+    ) -> None:
+        """Save ``value`` (JSON) under ``key`` with an optional audit entry, in one
+        transaction."""
+        from ..audit import to_jsonable
+
+        text = canonical_json(value)
+        records: list[AuditRecord] = []
+        if audit is not None:
+            event, breaker, operator, payload = audit
+            records.append((event, breaker, operator, to_jsonable(payload), datetime.now(UTC)))
+        with self._locked():
+            conn = self._writer
+            try:
+                self._transaction()
+                try:
+                    conn.execute(
+                        "INSERT INTO kv (key, value) VALUES (?, ?) "
+                        "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                        (key, text),
+                    )
+                    self._append_audit_rows(conn, records)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise StoreUnavailableError(f"{self.describe()}: {exc}") from exc
+
+    def _write_soft(self, name: str, snapshot: Mapping[str, Any]) -> None:
+        state, data = _split(snapshot)
+        conn = self._writer
+        try:
+            self._transaction()
+            try:
+                # A new row starts at change_seq 0: progress never propagates as a change.
+                conn.execute(
+                    "INSERT INTO breakers (name, state, data, change_seq, origin) "
+                    "VALUES (?, ?, ?, 0, ?) ON CONFLICT(name) DO UPDATE SET data = excluded.data",
+                    (name, state, data, self._origin),
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise StoreUnavailableError(f"{self.describe()}: {exc}") from exc
+
+    # ------------------------------------------------------------------ watching
+    def _tick(self) -> None:
+        self._wake.wait(self.tick_seconds)
+        self._wake.clear()
+        try:
+            conn = self._poll_conn
+            if conn is None:
+                conn = self._poll_conn = self._connect()
+            (version,) = conn.execute("PRAGMA data_version").fetchone()
+            if version != self._data_version:
+                self._data_version = version
+                rows = conn.execute(
+                    "SELECT name, state, change_seq, origin FROM breakers "
+                    "WHERE change_seq > ? ORDER BY change_seq",
+                    (self._seen_seq,),
+                ).fetchall()
+                for name, state, seq, origin in rows:
+                    self._seen_seq = max(self._seen_seq, int(seq))
+                    if origin != self._origin:
+                        self._apply_remote(name, int(seq), json.loads(state))
+        except (sqlite3.Error, StoreUnavailableError) as exc:
+            self._poll_conn = None
+            self._mark_down(str(exc))
+            return
+        self._mark_up()
