@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -193,3 +193,29 @@ def test_percentage_limit_from_a_baseline_at_or_below_zero(clock: ManualClock) -
     assert breaker.limit() == 0
     assert breaker.can_trade(current_portfolio_value=-50)  # a gain
     assert not breaker.can_trade(current_portfolio_value="-100.01")  # any loss trips
+
+
+@pytest.mark.parametrize(
+    ("tripped_at", "roll_utc"),
+    [
+        # Saturday 8 March 2025 (EST) → the roll on Sunday 9 March is 17:00 EDT = 21:00 UTC.
+        (datetime(2025, 3, 8, 23, 0, tzinfo=UTC), datetime(2025, 3, 9, 21, 0, tzinfo=UTC)),
+        # Saturday 1 November 2025 (EDT) → Sunday 2 November 17:00 EST = 22:00 UTC.
+        (datetime(2025, 11, 1, 22, 0, tzinfo=UTC), datetime(2025, 11, 2, 22, 0, tzinfo=UTC)),
+    ],
+)
+def test_roll_calendar_clears_at_17_local_across_dst(
+    clock: ManualClock, tripped_at: datetime, roll_utc: datetime
+) -> None:
+    clock.set(tripped_at)
+    breaker = DailyLossCircuitBreaker(
+        max_daily_loss=100, calendar=DailyRollCalendar("America/New_York", "17:00"), clock=clock
+    )
+    breaker.update(1000)
+    breaker.update(899)
+    assert breaker.is_tripped
+    clock.set(roll_utc - timedelta(microseconds=1))
+    assert breaker.is_tripped
+    clock.set(roll_utc)
+    assert not breaker.is_tripped
+    assert breaker.get_start_of_day_value() is None
