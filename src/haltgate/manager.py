@@ -33,6 +33,8 @@ __all__ = ["CircuitBreakerManager"]
 
 logger = logging.getLogger("haltgate.manager")
 
+_NO_OBSERVATIONS: dict[str, Any] = {}  # shared, never modified
+
 
 @dataclass(frozen=True, slots=True)
 class _Route:
@@ -251,9 +253,11 @@ class CircuitBreakerManager:
     ) -> list[tuple[BaseCircuitBreaker, _Route, dict[str, Any]]]:
         """Each breaker with the observations it accepts, validated: a refused observation
         (unknown keyword or bad value) raises before any breaker has seen any of them."""
+        routed = self._routed
+        if not observations:
+            return [(breaker, route, _NO_OBSERVATIONS) for breaker, route in routed]
         plan = []
         unknown = set(observations)
-        routed = self._routed
         for breaker, route in routed:
             if route.any_keyword:
                 given = dict(observations)
