@@ -562,6 +562,13 @@ CASES: list[Case] = [
         tuple(BAD_REQUIRED_TEXT),
     ),
     Case(
+        "order_rate.use_window",
+        "window",
+        order_rate,
+        lambda b, v: b.use_window(v),
+        (None, "redis", 5, object()),
+    ),
+    Case(
         "order_rate.add_listener",
         "callback",
         order_rate,
