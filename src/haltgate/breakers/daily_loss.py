@@ -142,6 +142,10 @@ class DailyLossCircuitBreaker(BaseCircuitBreaker):
         start = self.calendar.session_start(self._clock.now())
         if start == self._session:
             return
+        if self._session is not None and start < self._session:
+            # Wall time stepped back (a clock correction, a replay jumping back): sessions
+            # only roll forward, so a trip is never cleared by going back in time.
+            return
         first = self._session is None
         self._session = start
         self._baseline = None
