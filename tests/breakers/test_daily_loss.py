@@ -219,3 +219,14 @@ def test_roll_calendar_clears_at_17_local_across_dst(
     clock.set(roll_utc)
     assert not breaker.is_tripped
     assert breaker.get_start_of_day_value() is None
+
+
+def test_wall_time_stepping_back_never_rolls_the_session(clock: ManualClock) -> None:
+    breaker = DailyLossCircuitBreaker(max_daily_loss=100, clock=clock)
+    breaker.update(1000)
+    breaker.update(800)
+    clock.set(datetime(2025, 3, 2, 12, 0, tzinfo=UTC))  # back into the previous UTC day
+    assert breaker.is_tripped
+    assert breaker.get_start_of_day_value() == 1000
+    clock.set(datetime(2025, 3, 4, 0, 0, tzinfo=UTC))  # forward into a new session
+    assert not breaker.is_tripped
