@@ -506,3 +506,15 @@ def test_manager_without_breakers(clock: ManualClock) -> None:
     assert manager.record_order()
     assert manager.get_status() == {}
     assert not manager.record_error("x")
+
+
+def test_connection_breaker_adopts_the_manager_clock_for_its_timeout(clock: ManualClock) -> None:
+    clock.advance(1000)
+    connection = ConnectionCircuitBreaker(timeout_seconds=30)  # made on the system clock
+    manager = CircuitBreakerManager(breakers=[connection], clock=clock)
+    assert connection.clock is clock
+    assert manager.can_trade()  # the silence is measured from adoption, on the new clock
+    clock.advance(30)
+    assert manager.can_trade()
+    clock.advance(0.5)
+    assert not manager.can_trade()
