@@ -133,7 +133,10 @@ class CircuitBreakerManager:
             self.add_breaker(breaker)
         if self._store is not None and "manual" not in self._breakers:
             # A kill switch thrown before this process started still stops it.
-            snapshot = self._store.load_snapshot("manual")
+            try:
+                snapshot = self._store.load_snapshot("manual")
+            except StoreUnavailableError:
+                snapshot = None  # the store's watcher resyncs when it is back
             if snapshot is not None and snapshot.get("type") == "manual":
                 self._adopt_remote("manual", snapshot)
 

@@ -169,6 +169,12 @@ def test_queued_trip_is_written_once_the_lock_is_released(db: Path) -> None:
         assert read_line(proc) == "locked"
         manager.halt_all("stop", "ops")
         assert manager.store.blocking_reason() is not None
+        # A reset from another process arriving now must not undo the halt that is not
+        # durable yet (it cannot be ordered against it).
+        manager.store._apply_remote(
+            "manual", 10**9, {"name": "manual", "type": "manual", "state": "NORMAL", "trip": None}
+        )
+        assert manager.get_status() == {"manual": "MANUALLY_HALTED"}
         assert proc.stdin is not None
         proc.stdin.write("\n")
         proc.stdin.flush()

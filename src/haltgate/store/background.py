@@ -33,7 +33,7 @@ from ..audit import to_jsonable
 from ..errors import StoreUnavailableError
 from ..events import BreakerEvent, EventKind
 from ..values import to_seconds
-from .base import AuditRecord, Store
+from .base import AuditRecord, Store, audit_records
 
 if TYPE_CHECKING:
     from ..breakers.base import BaseCircuitBreaker
@@ -192,13 +192,40 @@ class BackgroundStore(Store):
         this process does not have (the manager adopts remote manual halts this way)."""
         self._adopters.append(callback)
 
+    # ------------------------------------------------------------------ wiring
+    def attach(self, breaker: BaseCircuitBreaker) -> None:
+        """Restore and wire ``breaker``. If the store cannot be reached the breaker is
+        wired anyway (so a kill switch still works during an outage); the stored state is
+        applied when the store is back (its watcher resyncs), and trading is refused
+        meanwhile unless ``fail_open``."""
+        try:
+            super().attach(breaker)
+        except StoreUnavailableError as exc:
+            logger.error(
+                "breaker_restore_deferred", extra={"breaker": breaker.name, "problem": str(exc)}
+            )
+            if self._down_reason is None:
+                self._mark_down(str(exc))
+            window = None
+            try:
+                window = self.rate_window(breaker)
+            except StoreUnavailableError:
+                window = None
+            if window is not None:
+                breaker.use_window(window)  # type: ignore[attr-defined]
+            breaker._sink = self
+            with self._attach_lock:
+                self._attached[breaker.name] = breaker
+
     # ------------------------------------------------------------------ writes
     def save(self, breaker: BaseCircuitBreaker, events: list[BreakerEvent]) -> None:
         """Durable save (see :meth:`Store.save`), bounded by ``store_timeout``.
 
         A restrictive change the store refuses is queued and retried in the background;
-        the store blocks trading until it is durable (fail-closed)."""
+        the store blocks trading until it is durable (fail-closed). Audit entries still
+        queued for this breaker go first, in the same transaction."""
         restrictive = not any(e.kind is EventKind.RESET for e in events)
+        warnings_only = bool(events) and all(e.kind is EventKind.WARNING for e in events)
         deadline = time.monotonic() + self.store_timeout
         if self._down_reason is not None:
             if restrictive:
@@ -210,21 +237,33 @@ class BackgroundStore(Store):
             raise StoreUnavailableError(
                 f"store {self.describe()} busy for more than {self.store_timeout:g}s"
             )
+        earlier: list[AuditRecord] = []
         try:
             with self._soft_lock:
                 self._soft_pending.pop(breaker.name, None)
+            if not warnings_only:
+                with self._state_lock:
+                    queued = self._unsaved.pop(breaker.name, None)
+                earlier = queued[1] if queued else []
+            snapshot = None if warnings_only else to_jsonable(breaker.export_state())
             self._deadline = deadline
-            super().save(breaker, events)
+            self.write(breaker.name, snapshot, earlier + audit_records(events))
         except StoreUnavailableError:
+            if earlier:
+                with self._state_lock:
+                    later = self._unsaved.get(breaker.name)
+                    self._unsaved[breaker.name] = (breaker, earlier + (later[1] if later else []))
             if restrictive:
                 self._queue_unsaved(breaker, events)
             raise
         finally:
             self._deadline = None
             self._write_lock.release()
+        if earlier:
+            self._notify()  # a queued change became durable: maybe no longer blocking
 
     def _queue_unsaved(self, breaker: BaseCircuitBreaker, events: list[BreakerEvent]) -> None:
-        records = self._records(events)
+        records = audit_records(events)
         warnings_only = bool(events) and all(e.kind is EventKind.WARNING for e in events)
         with self._state_lock:
             if warnings_only:
@@ -236,30 +275,32 @@ class BackgroundStore(Store):
         self._notify()
         self._wake.set()
 
-    def _records(self, events: list[BreakerEvent]) -> list[AuditRecord]:
-        from .base import event_payload
-
-        return [
-            (f"breaker_{e.kind}", e.breaker_name, e.operator, event_payload(e), e.timestamp)
-            for e in events
-            if not (e.kind == "reset" and str(getattr(e.state, "value", "")) == "RESETTING")
-        ]
-
     def _retry_unsaved(self) -> None:
         if not (self._unsaved or self._unsaved_audit) or self._down_reason is not None:
             return
         with self._state_lock:
             pending = list(self._unsaved.items())
             audit_only = list(self._unsaved_audit)
+        # Snapshots are taken before the write lock: a trading thread may hold a breaker
+        # lock while it waits for the write lock (never the other way round).
+        exported = [
+            (name, breaker, records, to_jsonable(breaker.export_state()))
+            for name, (breaker, records) in pending
+        ]
         if not self._write_lock.acquire(timeout=self.store_timeout):
             return
         try:
-            for name, (breaker, records) in pending:
-                self.write(name, to_jsonable(breaker.export_state()), records)
+            for name, breaker, records, snapshot in exported:
                 with self._state_lock:
-                    if self._unsaved.get(name, (None, None))[1] is records:
+                    current = self._unsaved.get(name)
+                if current is None or current[1] is not records:
+                    continue  # a newer save took these records along, or more arrived
+                self.write(name, snapshot, records)
+                with self._state_lock:
+                    current = self._unsaved.get(name)
+                    if current is not None and current[1] is records:
                         del self._unsaved[name]
-                logger.warning("store_write_recovered", extra={"breaker": name})
+                logger.warning("store_write_recovered", extra={"breaker": breaker.name})
             if audit_only:
                 self.write("", None, audit_only)
                 with self._state_lock:
@@ -311,9 +352,16 @@ class BackgroundStore(Store):
                     logger.exception("store_adopter_failed", extra={"breaker": name})
             return
         state_only = {k: v for k, v in snapshot.items() if k != "data"}
-        breaker.import_state(
-            state_only, publish=True, guard=lambda: seq > self._own_seq.get(name, 0)
-        )
+        permissive = state_only.get("state") in ("NORMAL", "RESETTING")
+
+        def newer_and_safe() -> bool:
+            # A trip or halt of ours that is not durable yet is never undone by a reset
+            # we could not see ordered against it.
+            if permissive and name in self._unsaved:
+                return False
+            return seq > self._own_seq.get(name, 0)
+
+        breaker.import_state(state_only, publish=True, guard=newer_and_safe)
 
 
 def _close_at_exit(ref: weakref.ref[BackgroundStore]) -> None:

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from ..breakers.base import BaseCircuitBreaker
     from ..breakers.order_rate import RateWindow
 
-__all__ = ["AuditRecord", "Store", "event_payload"]
+__all__ = ["AuditRecord", "Store", "audit_records", "event_payload"]
 
 AuditRecord = tuple[str, str | None, str | None, dict[str, Any], datetime]
 """``(event, breaker, operator, payload, time)`` of one audit entry to append."""
@@ -52,6 +52,22 @@ def event_payload(event: BreakerEvent) -> dict[str, Any]:
         }
     )
     return data
+
+
+def audit_records(events: Sequence[BreakerEvent]) -> list[AuditRecord]:
+    """One audit record per state-changing event (a reset's RESETTING step is folded
+    into its NORMAL step)."""
+    return [
+        (
+            f"breaker_{event.kind}",
+            event.breaker_name,
+            event.operator,
+            event_payload(event),
+            event.timestamp,
+        )
+        for event in events
+        if not (event.kind == "reset" and str(getattr(event.state, "value", "")) == "RESETTING")
+    ]
 
 
 class Store(ABC):
@@ -150,17 +166,7 @@ class Store(ABC):
     # BreakerSink
     def save(self, breaker: BaseCircuitBreaker, events: list[BreakerEvent]) -> None:
         """Save the breaker's snapshot with one audit entry per state-changing event."""
-        records: list[AuditRecord] = [
-            (
-                f"breaker_{event.kind}",
-                event.breaker_name,
-                event.operator,
-                event_payload(event),
-                event.timestamp,
-            )
-            for event in events
-            if not (event.kind == "reset" and str(getattr(event.state, "value", "")) == "RESETTING")
-        ]
+        records = audit_records(events)
         snapshot = (
             None
             if events and all(e.kind == "warning" for e in events)

@@ -49,19 +49,22 @@ __all__ = ["RedisRateWindow", "RedisStore"]
 
 logger = logging.getLogger("haltgate.store.redis")
 
-# KEYS: breaker hash, change counter, audit list, audit head
-# ARGV: expected head "seq:hash", name, state JSON ("" = audit only), data JSON, origin,
-#       channel, then the audit entries as JSON.
+# KEYS: breaker hash, change counter, audit list, audit head, small-value key
+# ARGV: expected head "seq:hash", name, state JSON ("" = no snapshot), data JSON, origin,
+#       channel, small value JSON ("" = none), then the audit entries as JSON.
 _WRITE_SCRIPT = """
 local head = redis.call('GET', KEYS[4]) or ('0:' .. string.rep('0', 64))
 if head ~= ARGV[1] then
   return {0, head}
 end
 local n = #ARGV
-for i = 7, n do
+for i = 8, n do
   redis.call('RPUSH', KEYS[3], ARGV[i])
 end
-if n >= 7 then
+if ARGV[7] ~= '' then
+  redis.call('SET', KEYS[5], ARGV[7])
+end
+if n >= 8 then
   local last = cjson.decode(ARGV[n])
   redis.call('SET', KEYS[4], tostring(last['seq']) .. ':' .. last['hash'])
   head = redis.call('GET', KEYS[4])
@@ -164,6 +167,9 @@ class RedisStore(BackgroundStore):
             retry_on_timeout=False,
             health_check_interval=0,
             decode_responses=True,
+            # RESP2: a PING on the subscribed connection answers with a "pong" message
+            # (the listener's health check relies on it).
+            protocol=2,
         )
         self._origin = uuid.uuid4().hex
         self._channel = f"{namespace}:changes"
@@ -260,6 +266,15 @@ class RedisStore(BackgroundStore):
         """One Lua script: append the chained audit entries (if the chain head is the one
         this process last saw; else re-chain on the new head and retry), save the snapshot,
         bump the change number and publish it."""
+        return self._write(name, snapshot, audit)
+
+    def _write(
+        self,
+        name: str,
+        snapshot: Mapping[str, Any] | None,
+        audit: Sequence[AuditRecord],
+        value: tuple[str, str] | None = None,
+    ) -> list[AuditEntry]:
         if snapshot is not None:
             state = canonical_json({k: v for k, v in snapshot.items() if k != "data"})
             data = canonical_json(snapshot.get("data") or {})
@@ -271,6 +286,7 @@ class RedisStore(BackgroundStore):
             self._key("seq"),
             self._key("audit"),
             self._key("audit", "head"),
+            self._key("kv", value[0]) if value else self._key("kv", ""),
         ]
         while True:
             entries = self._chain(audit)
@@ -281,6 +297,7 @@ class RedisStore(BackgroundStore):
                 data,
                 self._origin,
                 self._channel,
+                value[1] if value else "",
                 *(canonical_json(entry_fields(e)) for e in entries),
             ]
             reply = self._call("write", self._write_script, keys=keys, args=args)
@@ -335,8 +352,8 @@ class RedisStore(BackgroundStore):
         *,
         audit: tuple[str, str | None, str | None, dict[str, Any]] | None = None,
     ) -> None:
-        """Save ``value`` (JSON) under ``key``; with ``audit``, the value and the audit
-        entry are written in one MULTI/EXEC transaction after the chain is extended."""
+        """Save ``value`` (JSON) under ``key``; with ``audit``, the value and its audit
+        entry are written by one script (atomically)."""
         text = canonical_json(value)
         if audit is None:
             self._call("set", self._client.set, self._key("kv", key), text)
@@ -344,10 +361,7 @@ class RedisStore(BackgroundStore):
         event, breaker, operator, payload = audit
         record: AuditRecord = (event, breaker, operator, to_jsonable(payload), datetime.now(UTC))
         with self._locked():
-            # The value goes first: if the audit append then fails the caller sees the
-            # error; a lock-out counter is safe to have written (it only restricts).
-            self._call("set", self._client.set, self._key("kv", key), text)
-            self.write(breaker or "", None, [record])
+            self._write(breaker or "", None, [record], (key, text))
 
     def _write_soft(self, name: str, snapshot: Mapping[str, Any]) -> None:
         state = canonical_json({k: v for k, v in snapshot.items() if k != "data"})
@@ -397,17 +411,18 @@ class RedisStore(BackgroundStore):
             while message is not None:
                 self._on_message(message)
                 message = self._pubsub.get_message(timeout=0)
-            if time.monotonic() - self._last_pong > max(self.store_timeout, 0.1) + 0.1:
+            # Generous: a busy trading thread can delay this one; calls are bounded by
+            # their own socket timeout anyway.
+            if time.monotonic() - self._last_pong > 2 * max(self.store_timeout, 0.1) + 0.2:
                 raise TimeoutError("no reply to PING from redis")
         except self._redis_errors as exc:
             self._drop_pubsub()
             self._mark_down(f"{type(exc).__name__}: {exc}")
 
     def _on_message(self, message: Mapping[str, Any]) -> None:
-        kind = message.get("type")
-        if kind == "pong":
-            self._last_pong = time.monotonic()
-        elif kind == "message":
+        # Any reply on the subscribed connection shows the server is alive.
+        self._last_pong = time.monotonic()
+        if message.get("type") == "message":
             change = json.loads(message["data"])
             if change.get("origin") != self._origin:
                 self._apply_remote(
@@ -415,7 +430,7 @@ class RedisStore(BackgroundStore):
                 )
 
     def _connect_pubsub(self) -> None:
-        pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+        pubsub = self._client.pubsub()
         try:
             pubsub.subscribe(self._channel)
             # Subscribed before reading, so no change falls between the resync and the
@@ -450,11 +465,22 @@ class RedisStore(BackgroundStore):
         for script in (self._write_script, self._soft_script, self._rate_script):
             self._client.script_load(script.script)
         head = self._client.get(self._key("audit", "head"))
-        if head:
-            self._audit_head = str(head)
-        for name, (seq, snapshot) in self._load_all_with_seq().items():
+        self._audit_head = str(head) if head else f"0:{GENESIS_HASH}"
+        # A server that lost its data restarts its change counter: forget which numbers
+        # this process wrote (the stored state is the latest anyway; a write racing this
+        # resync records its new number before the guard compares).
+        self._own_seq.clear()
+        stored = self._load_all_with_seq()
+        for name, (seq, snapshot) in stored.items():
             if snapshot is not None and seq > 0:
                 self._apply_remote(name, seq, snapshot)
+        # A server that lost its data (restarted without persistence) must not forget a
+        # trip or halt this process still holds: write those back.
+        for name, breaker in list(self._attached.items()):
+            if name not in stored and breaker.is_tripped:
+                with self._state_lock:
+                    self._unsaved.setdefault(name, (breaker, []))
+                logger.warning("store_state_reasserted", extra={"breaker": name})
 
     def close(self) -> None:
         super().close()

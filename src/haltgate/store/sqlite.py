@@ -399,5 +399,8 @@ class SQLiteStore(BackgroundStore):
         except (sqlite3.Error, StoreUnavailableError) as exc:
             self._poll_conn = None
             self._mark_down(str(exc))
+            # Back up: look at every row again (changes may have been missed).
+            self._seen_seq = 0
+            self._data_version = None
             return
         self._mark_up()

@@ -1,0 +1,513 @@
+"""The ``haltgate`` command line: see and act on the breakers without writing Python.
+
+Exit codes: 0 ok, 1 refused or failed check (a reset refused, a tampered audit log, a halt
+the store did not record), 2 usage or configuration error. Errors print one line, never a
+traceback (``--debug`` shows it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+from .errors import (
+    AuthorizationError,
+    ConfigError,
+    HaltgateError,
+    InvalidInputError,
+    StoreUnavailableError,
+)
+
+__all__ = ["main"]
+
+EXIT_OK = 0
+EXIT_REFUSED = 1
+EXIT_USAGE = 2
+
+
+class CommandError(Exception):
+    """A command failed in a way the operator should read: message and exit code."""
+
+    def __init__(self, message: str, code: int = EXIT_REFUSED) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+# --------------------------------------------------------------------------- context
+class Context:
+    """What a command runs against: the parsed options, the config, the store."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self._config: Any = None
+        self._config_loaded = False
+
+    @property
+    def config(self) -> Any:
+        """The loaded config (``None`` when no ``--config`` was given)."""
+        if not self._config_loaded:
+            from .config import load_config
+
+            path = self.args.config or os.environ.get("HALTGATE_CONFIG")
+            self._config = load_config(path) if path else None
+            self._config_loaded = True
+        return self._config
+
+    def store_url(self) -> str:
+        """``--store``, else the config's store, else ``$HALTGATE_STORE``."""
+        url = self.args.store or (self.config.store_url if self.config is not None else None)
+        url = url or os.environ.get("HALTGATE_STORE")
+        if not url:
+            raise CommandError(
+                "no store: give --store URL (e.g. sqlite:///haltgate.db) or --config FILE",
+                EXIT_USAGE,
+            )
+        return str(url)
+
+    def open_store(self, *, must_exist: bool) -> Any:
+        """Open the store; with ``must_exist`` an SQLite file that is not there is an error
+        (a fresh empty store would wrongly say trading is allowed)."""
+        from .store import open_store
+
+        url = self.store_url()
+        if url.startswith("sqlite:///"):
+            path = Path(url[len("sqlite:///") :].split("?", 1)[0])
+            if not path.exists():
+                if must_exist:
+                    raise CommandError(
+                        f"no store at {str(path.resolve())!r}: is this the store your trading "
+                        "processes use?",
+                        EXIT_USAGE,
+                    )
+                print(
+                    f"haltgate: warning: creating a new store at {str(path.resolve())!r}; "
+                    "make sure your trading processes use this file",
+                    file=sys.stderr,
+                )
+        if self.config is not None and not self.args.store:
+            return self.config.open_store()
+        return open_store(url)
+
+    def manager(self, *, mutating: bool) -> Any:
+        """An operator's manager over the store (see :mod:`haltgate.operator`)."""
+        from .operator import operator_manager
+
+        store = self.open_store(must_exist=not mutating)
+        try:
+            return operator_manager(store, self.config, audit_only_if_changed=not mutating)
+        except BaseException:
+            store.close()
+            raise
+
+
+# --------------------------------------------------------------------------- output
+def _when(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S UTC")
+    return "-" if value is None else str(value)
+
+
+def _table(rows: list[list[str]], out: IO[str]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        cells = [cell.ljust(widths[i]) for i, cell in enumerate(row)]
+        out.write("  ".join(cells).rstrip() + "\n")
+
+
+# --------------------------------------------------------------------------- commands
+def cmd_status(ctx: Context) -> int:
+    """Print every breaker's state and whether trading is allowed."""
+    manager = ctx.manager(mutating=False)
+    try:
+        from .operator import status_rows
+
+        rows = status_rows(manager)
+        # Blocking reasons include an unreachable store (fail-closed), not only trips.
+        blocking = manager.get_blocking_reasons()
+        allowed = not blocking
+        if ctx.args.json:
+            payload = {
+                "trading_allowed": allowed,
+                "store": ctx.store_url(),
+                "blocking": blocking,
+                "breakers": [
+                    {**row, "since": row["since"].isoformat() if row["since"] else None}
+                    for row in rows
+                ],
+            }
+            print(json.dumps(payload, indent=2))
+            return EXIT_OK
+        out = sys.stdout
+        if allowed:
+            out.write("TRADING ALLOWED - no breaker is tripped or halted\n")
+        else:
+            out.write(f"TRADING HALTED - {len(blocking)} reason(s):\n")
+            for line in blocking:
+                out.write(f"  * {line}\n")
+        out.write("\n")
+        if not rows:
+            out.write(
+                f"No breakers are known in {ctx.store_url()}: is this the store your trading "
+                "processes use?\n"
+            )
+            return EXIT_OK
+        table = [["BREAKER", "TYPE", "STATE", "SINCE", "BY", "REASON"]]
+        for row in rows:
+            table.append(
+                [
+                    row["name"],
+                    row["type"],
+                    row["state"],
+                    _when(row["since"]),
+                    row["operator"] or "-",
+                    row["reason"] or "-",
+                ]
+            )
+        _table(table, out)
+        return EXIT_OK
+    finally:
+        manager.close()
+
+
+def _verify_durable(manager: Any, name: str, state: str) -> None:
+    snapshot = manager.store.load_snapshot(name)
+    if snapshot is None or snapshot.get("state") != state:
+        raise CommandError(
+            f"the store did not confirm {name!r} as {state}: do not assume the change is in "
+            "effect for other processes; check with `haltgate status` and try again"
+        )
+
+
+def cmd_halt(ctx: Context) -> int:
+    """Halt one breaker, or everything (the kill switch)."""
+    manager = ctx.manager(mutating=True)
+    try:
+        args = ctx.args
+        if args.name is None:
+            breaker = manager.halt_all(reason=args.reason, operator=args.operator)
+        else:
+            breaker = manager.get_breaker(args.name)
+            if breaker is None:
+                raise _unknown_breaker(manager, args.name)
+            breaker.trigger_halt(reason=args.reason, operator=args.operator)
+        _verify_durable(manager, breaker.name, "MANUALLY_HALTED")
+        what = "ALL TRADING" if args.name is None else f"breaker {breaker.name!r}"
+        print(f"HALTED {what} (breaker {breaker.name!r}) by {args.operator}: {args.reason}")
+        print(f"store: {_describe(manager.store, ctx.store_url())}")
+        return EXIT_OK
+    finally:
+        manager.close()
+
+
+def _describe(store: Any, url: str) -> str:
+    describe = getattr(store, "describe", None)
+    return str(describe()) if callable(describe) else url
+
+
+def _unknown_breaker(manager: Any, name: str) -> CommandError:
+    known = ", ".join(b.name for b in manager.get_all_breakers()) or "none"
+    return CommandError(f"no breaker named {name!r} (known: {known})", EXIT_USAGE)
+
+
+def cmd_reset(ctx: Context) -> int:
+    """Reset one breaker (a keyed kill switch needs --key)."""
+    from .operator import check_kill_switch_key
+
+    manager = ctx.manager(mutating=True)
+    try:
+        args = ctx.args
+        breaker = manager.get_breaker(args.name)
+        if breaker is None:
+            raise _unknown_breaker(manager, args.name)
+        before = breaker.state.value
+        if before == "NORMAL":
+            print(f"breaker {args.name!r} is already NORMAL; nothing to reset")
+            return EXIT_OK
+        check_kill_switch_key(manager.store, args.name, args.key, args.operator, ctx.config)
+        breaker.reset(operator=args.operator, reason=args.reason)
+        _verify_durable(manager, args.name, "NORMAL")
+        print(f"RESET {args.name!r} ({before} -> NORMAL) by {args.operator}")
+        still = manager.get_blocking_reasons()
+        if still:
+            print("TRADING STILL HALTED by: " + "; ".join(still))
+        else:
+            print("TRADING ALLOWED - no breaker is tripped or halted")
+        return EXIT_OK
+    finally:
+        manager.close()
+
+
+def _entry_line(entry: Any) -> str:
+    payload = json.loads(entry.payload)
+    reason = payload.get("reason") if isinstance(payload, dict) else None
+    extra = reason if reason else entry.payload
+    if len(extra) > 120:
+        extra = extra[:117] + "..."
+    return (
+        f"{entry.seq:>6}  {entry.time}  {entry.event:<28} {entry.breaker or '-':<14} "
+        f"{entry.operator or '-':<10} {extra}"
+    )
+
+
+def cmd_audit(ctx: Context) -> int:
+    """Tail, verify or export the audit log."""
+    store = ctx.open_store(must_exist=True)
+    try:
+        if ctx.config is not None:
+            from .config import record_config_load
+
+            record_config_load(store, ctx.config, only_if_changed=True)
+        action = ctx.args.audit_action
+        if action == "tail":
+            entries = store.tail_audit(ctx.args.n)
+            if ctx.args.json:
+                for entry in entries:
+                    print(json.dumps(entry.to_dict()))
+            else:
+                if not entries:
+                    print("the audit log is empty")
+                for entry in entries:
+                    print(_entry_line(entry))
+            return EXIT_OK
+        if action == "verify":
+            result = store.verify_audit()
+            if result.ok:
+                print(f"audit log OK: {result.checked} entries verified")
+                return EXIT_OK
+            print(
+                f"AUDIT LOG FAILED VERIFICATION at entry {result.first_bad_seq}: "
+                f"{result.problem} ({result.checked} entries before it are intact)"
+            )
+            return EXIT_REFUSED
+        if not ctx.args.jsonl:
+            raise CommandError("audit export needs --jsonl (the only format)", EXIT_USAGE)
+        target = ctx.args.file
+        if target in (None, "-"):
+            store.export_audit_jsonl(sys.stdout)
+        else:
+            with open(target, "w", encoding="utf-8") as out:
+                count = store.export_audit_jsonl(out)
+            print(f"exported {count} audit entries to {target}", file=sys.stderr)
+        return EXIT_OK
+    finally:
+        store.close()
+
+
+def cmd_check_config(ctx: Context) -> int:
+    """Validate the config file (it is fully checked when loaded)."""
+    if ctx.config is None:
+        raise CommandError("check-config needs --config FILE", EXIT_USAGE)
+    config = ctx.config
+    names = ", ".join(f"{s.name} ({s.type})" for s in config.breakers) or "none"
+    print(f"config OK: {config.source}")
+    print(f"  store:     {config.store_url}")
+    print(f"  breakers:  {names}")
+    print(f"  operators: {len(config.operators)}")
+    print(f"  server:    {config.server.bind}:{config.server.port}")
+    return EXIT_OK
+
+
+def cmd_init(ctx: Context) -> int:
+    """Write a commented starter config."""
+    from .config import starter_config
+
+    path = Path(ctx.args.path)
+    if path.exists() and not ctx.args.force:
+        raise CommandError(f"{str(path)!r} exists; use --force to overwrite it", EXIT_USAGE)
+    path.write_text(starter_config(path.name))
+    print(f"wrote {path}; check it with: haltgate --config {path} check-config")
+    return EXIT_OK
+
+
+def cmd_replay(ctx: Context) -> int:
+    """Replay an equity CSV through the breakers."""
+    from .replay import run_replay_command
+
+    return run_replay_command(ctx.args, ctx.config)
+
+
+def cmd_demo(ctx: Context) -> int:
+    """Run the self-contained paper-trading demo."""
+    import importlib
+
+    try:
+        demo = importlib.import_module("haltgate.demo")
+    except ModuleNotFoundError as exc:
+        if exc.name != "haltgate.demo":
+            raise
+        raise CommandError(
+            "the demo is not available in this build of haltgate (haltgate.demo is missing)"
+        ) from None
+    demo_main: Callable[..., Any] = demo.main
+    result = demo_main(list(ctx.args.demo_args))
+    return int(result or 0)
+
+
+def cmd_serve(ctx: Context) -> int:
+    """Run the admin API and status page."""
+    from .server import serve
+
+    return serve(ctx)
+
+
+def cmd_hash_key(ctx: Context) -> int:
+    """Print the hash of a secret read from stdin (for token_hash / key_hash)."""
+    from .keys import hash_key, new_token
+
+    if ctx.args.new:
+        secret = new_token()
+        print(f"secret (give it to the operator, store it nowhere else): {secret}")
+    elif sys.stdin.isatty():
+        import getpass
+
+        secret = getpass.getpass("secret to hash (not echoed): ")
+    else:
+        secret = sys.stdin.readline().rstrip("\n")
+    if not secret:
+        raise CommandError("nothing to hash: give the secret on stdin, or use --new", EXIT_USAGE)
+    print(hash_key(secret))
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``haltgate``."""
+    parser = argparse.ArgumentParser(
+        prog="haltgate",
+        description="See and act on haltgate's circuit breakers, kill switch and audit log.",
+    )
+    parser.add_argument("--config", metavar="FILE", help="config file (TOML or YAML)")
+    parser.add_argument(
+        "--store", metavar="URL", help="store URL (sqlite:///FILE, redis://HOST:PORT/DB)"
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    # The global options also work after the command (`haltgate status --store URL`).
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config", metavar="FILE", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
+    common.add_argument("--store", metavar="URL", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    common.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser(
+        "status", parents=[common], help="show every breaker and whether trading is allowed"
+    )
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser(
+        "halt", parents=[common], help="halt one breaker, or all trading (the kill switch)"
+    )
+    p.add_argument("name", nargs="?", help="breaker to halt (default: all trading)")
+    p.add_argument("--reason", required=True)
+    p.add_argument("--operator", required=True)
+    p.set_defaults(func=cmd_halt)
+
+    p = sub.add_parser("reset", parents=[common], help="reset one breaker")
+    p.add_argument("name")
+    p.add_argument("--operator", required=True)
+    p.add_argument("--reason", help="why it is safe to trade again")
+    p.add_argument("--key", help="the key of a keyed kill switch")
+    p.set_defaults(func=cmd_reset)
+
+    p = sub.add_parser("audit", parents=[common], help="read and verify the audit log")
+    audit = p.add_subparsers(dest="audit_action", metavar="ACTION", required=True)
+    a = audit.add_parser("tail", help="the latest entries")
+    a.add_argument("-n", type=int, default=20, help="how many (default 20)")
+    a.add_argument("--json", action="store_true", help="one JSON object per line")
+    audit.add_parser("verify", help="check the hash chain (exit 1 if tampered)")
+    a = audit.add_parser("export", help="every entry")
+    a.add_argument("--jsonl", action="store_true", help="JSON lines")
+    a.add_argument("file", nargs="?", help="output file (default: stdout)")
+    p.set_defaults(func=cmd_audit)
+
+    p = sub.add_parser("replay", parents=[common], help="replay an equity CSV through the breakers")
+    p.add_argument("file", help="CSV: timestamp,portfolio_value[,orders][,errors]")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--plot", metavar="PNG", help="draw equity, peak and halted periods")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser(
+        "demo", help="a self-contained paper-trading demo (haltgate demo --help)", add_help=False
+    )
+    p.set_defaults(func=cmd_demo, demo_args=[])
+
+    p = sub.add_parser("serve", parents=[common], help="admin API, status page and /metrics")
+    p.add_argument("--bind", help="address (default from config, else 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default from config, else 8787)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("init", parents=[common], help="write a commented starter config")
+    p.add_argument("path", nargs="?", default="haltgate.toml")
+    p.add_argument("--force", action="store_true", help="overwrite an existing file")
+    p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("check-config", parents=[common], help="validate the config file")
+    p.set_defaults(func=cmd_check_config)
+
+    p = sub.add_parser(
+        "hash-key", parents=[common], help="hash a token or key (read from stdin) for the config"
+    )
+    p.add_argument("--new", action="store_true", help="generate a new random secret")
+    p.set_defaults(func=cmd_hash_key)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (the console script exits with it)."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "demo":
+        args.demo_args = extra  # the demo parses its own options (--db, --seed, --help)
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    ctx = Context(args)
+    try:
+        code = int(args.func(ctx))
+    except CommandError as exc:
+        print(f"haltgate: {exc}", file=sys.stderr)
+        code = exc.code
+    except ConfigError as exc:
+        if args.debug:
+            raise
+        print(f"haltgate: config error: {exc}", file=sys.stderr)
+        code = EXIT_USAGE
+    except AuthorizationError as exc:
+        print(f"haltgate: REFUSED: {exc}", file=sys.stderr)
+        code = EXIT_REFUSED
+    except InvalidInputError as exc:
+        if args.debug:
+            raise
+        print(f"haltgate: invalid input: {exc}", file=sys.stderr)
+        code = EXIT_USAGE
+    except StoreUnavailableError as exc:
+        if args.debug:
+            raise
+        print(f"haltgate: store unavailable, nothing changed: {exc}", file=sys.stderr)
+        code = EXIT_REFUSED
+    except HaltgateError as exc:
+        if args.debug:
+            raise
+        print(f"haltgate: {exc}", file=sys.stderr)
+        code = EXIT_REFUSED
+    except KeyboardInterrupt:
+        code = 130
+    except BrokenPipeError:
+        code = EXIT_OK
+    sys.stdout.flush()
+    return code
+
+
+def console_main() -> None:  # pragma: no cover - thin wrapper
+    """Entry point that exits with :func:`main`'s code."""
+    sys.exit(main())

@@ -1,0 +1,567 @@
+"""Configuration files: TOML (stdlib) or YAML (extra ``yaml``) → store, breakers, manager.
+
+Every problem raises :class:`~haltgate.ConfigError` whose ``path`` is the dotted path of the
+bad field (``breakers[1].max_drawdown_pct``; list indexes count from 0) and whose message
+shows the bad value. The whole file is checked when it is loaded: every breaker is built
+once, so a file that loads is a file whose breakers can be made.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .breakers import (
+    BaseCircuitBreaker,
+    CircuitBreakerType,
+    ConnectionCircuitBreaker,
+    DailyLossCircuitBreaker,
+    DrawdownCircuitBreaker,
+    ErrorRateCircuitBreaker,
+    ManualCircuitBreaker,
+    OrderRateCircuitBreaker,
+    PositionConcentrationCircuitBreaker,
+    VolatilityCircuitBreaker,
+)
+from .calendars import TradingCalendar, calendar_from_spec
+from .clock import Clock
+from .errors import ConfigError, HaltgateError, InvalidInputError
+from .manager import CircuitBreakerManager
+from .store import Store, open_store
+
+__all__ = [
+    "BREAKER_CLASSES",
+    "ENGINE_ON_TRIP",
+    "ROLES",
+    "BreakerSpec",
+    "HaltgateConfig",
+    "KillSwitchConfig",
+    "OperatorConfig",
+    "ServerConfig",
+    "load_config",
+    "parse_config",
+]
+
+BREAKER_CLASSES: dict[str, type[BaseCircuitBreaker]] = {
+    CircuitBreakerType.DRAWDOWN.value: DrawdownCircuitBreaker,
+    CircuitBreakerType.DAILY_LOSS.value: DailyLossCircuitBreaker,
+    CircuitBreakerType.ORDER_RATE.value: OrderRateCircuitBreaker,
+    CircuitBreakerType.ERROR_RATE.value: ErrorRateCircuitBreaker,
+    CircuitBreakerType.MANUAL.value: ManualCircuitBreaker,
+    CircuitBreakerType.POSITION_CONCENTRATION.value: PositionConcentrationCircuitBreaker,
+    CircuitBreakerType.VOLATILITY.value: VolatilityCircuitBreaker,
+    CircuitBreakerType.CONNECTION.value: ConnectionCircuitBreaker,
+}
+"""Breaker types a config file can build (``custom`` breakers are made in Python)."""
+
+ENGINE_ON_TRIP = ("pause", "cancel_all", "reduce_only", "stop")
+"""Accepted values of ``engine.on_trip``."""
+
+ROLES = ("viewer", "operator")
+"""Operator roles: a viewer reads status; an operator also halts and resets."""
+
+# Constructor parameters a file may not set: objects, not values.
+_NOT_CONFIGURABLE = frozenset({"self", "clock", "ignore"})
+_TOP_LEVEL = frozenset(
+    {"store", "calendar", "breakers", "engine", "server", "operators", "kill_switch"}
+)
+_DEFAULT_STORE_URL = "sqlite:///haltgate.db"
+
+
+def _bad(path: str, value: Any, problem: str) -> ConfigError:
+    return ConfigError(path, f"{value!r}: {problem}")
+
+
+def _table(value: Any, path: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise _bad(path, value, "must be a table")
+    return value
+
+
+def _string(value: Any, path: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _bad(path, value, "must be a non-empty string")
+    return value.strip()
+
+
+def _unknown_keys(table: Mapping[str, Any], allowed: frozenset[str], path: str) -> None:
+    for key in table:
+        if key not in allowed:
+            where = f"{path}.{key}" if path else str(key)
+            raise _bad(
+                where, table[key], f"unknown key (expected one of {', '.join(sorted(allowed))})"
+            )
+
+
+@dataclass(frozen=True)
+class BreakerSpec:
+    """One ``[[breakers]]`` entry: a type, a name and the constructor's keyword arguments."""
+
+    index: int
+    type: str
+    name: str
+    kwargs: Mapping[str, Any]
+
+    @property
+    def path(self) -> str:
+        """The dotted path of this entry (``breakers[0]``)."""
+        return f"breakers[{self.index}]"
+
+    def build(self, clock: Clock | None = None) -> BaseCircuitBreaker:
+        """A new breaker from this entry (errors name the field)."""
+        cls = BREAKER_CLASSES[self.type]
+        kwargs = dict(self.kwargs)
+        if "calendar" in kwargs:
+            try:
+                kwargs["calendar"] = calendar_from_spec(kwargs["calendar"])
+            except HaltgateError as exc:
+                raise _bad(
+                    f"{self.path}.calendar", self.kwargs["calendar"], _problem(exc)
+                ) from None
+        try:
+            return cls(name=self.name, clock=clock, **kwargs)
+        except InvalidInputError as exc:
+            param = exc.parameter if exc.parameter in self.kwargs else None
+            if param is None:
+                raise ConfigError(self.path, _problem(exc)) from None
+            raise _bad(f"{self.path}.{param}", self.kwargs[param], exc.problem) from None
+        except (HaltgateError, TypeError, ValueError) as exc:
+            raise ConfigError(self.path, _problem(exc)) from None
+
+
+def _problem(exc: BaseException) -> str:
+    return getattr(exc, "problem", None) or getattr(exc, "message", None) or str(exc)
+
+
+@dataclass(frozen=True)
+class OperatorConfig:
+    """One ``[[operators]]`` entry: who they are, their token's hash, their role."""
+
+    name: str
+    token_hash: str
+    role: str = "operator"
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """``[server]``: where ``haltgate serve`` listens."""
+
+    bind: str = "127.0.0.1"
+    port: int = 8787
+    #: Reading status needs a token too; defaults to True for a non-loopback bind.
+    read_requires_token: bool | None = None
+
+    @property
+    def loopback(self) -> bool:
+        """True when :attr:`bind` only accepts local connections."""
+        return is_loopback(self.bind)
+
+    @property
+    def reads_need_token(self) -> bool:
+        """Whether GET requests need a token."""
+        if self.read_requires_token is None:
+            return not self.loopback
+        return self.read_requires_token
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class KillSwitchConfig:
+    """``[kill_switch]``: resetting these breakers needs the key whose hash is given."""
+
+    key_hash: str | None = None
+    breakers: tuple[str, ...] = ("manual",)
+
+    def to_store_value(self) -> dict[str, Any]:
+        """What is kept in the store so that ``--store`` alone still asks for the key."""
+        return {"key_hash": self.key_hash, "breakers": list(self.breakers)}
+
+
+@dataclass(frozen=True)
+class HaltgateConfig:
+    """A validated configuration file."""
+
+    source: str | None
+    digest: str
+    store_url: str
+    store_options: Mapping[str, Any]
+    calendar: str | None
+    breakers: tuple[BreakerSpec, ...]
+    engine: Mapping[str, Any]
+    server: ServerConfig
+    operators: tuple[OperatorConfig, ...]
+    kill_switch: KillSwitchConfig
+    raw: Mapping[str, Any] = field(repr=False, default_factory=dict)
+
+    def build_breakers(self, clock: Clock | None = None) -> list[BaseCircuitBreaker]:
+        """New breakers, in file order."""
+        return [spec.build(clock) for spec in self.breakers]
+
+    def build_calendar(self) -> TradingCalendar:
+        """The file's default calendar (``utc`` when none is given)."""
+        return calendar_from_spec(self.calendar)
+
+    def open_store(self) -> Store:
+        """The configured store."""
+        try:
+            return open_store(self.store_url, **self.store_options)
+        except ConfigError:
+            raise
+        except (HaltgateError, TypeError, ValueError, OSError) as exc:
+            raise _bad("store.url", self.store_url, _problem(exc)) from None
+
+    def build_manager(
+        self,
+        *,
+        store: Store | None = None,
+        clock: Clock | None = None,
+        audit: bool = True,
+        audit_only_if_changed: bool = False,
+    ) -> CircuitBreakerManager:
+        """A manager with the configured breakers on ``store`` (default: the configured
+        one). With ``audit`` the load is recorded in the store's audit log (with
+        ``audit_only_if_changed``, only when the file changed since the last record)."""
+        if store is None:
+            store = self.open_store()
+        if audit:
+            record_config_load(store, self, only_if_changed=audit_only_if_changed)
+        return CircuitBreakerManager(breakers=self.build_breakers(clock), store=store, clock=clock)
+
+    def operator_for_token(self, token: str) -> OperatorConfig | None:
+        """The operator whose token hash matches ``token``, or ``None``."""
+        from .keys import verify_key
+
+        found = None
+        for operator in self.operators:
+            # Check every hash so the time taken does not tell which operator matched.
+            if verify_key(token, operator.token_hash) and found is None:
+                found = operator
+        return found
+
+
+def record_config_load(
+    store: Store, config: HaltgateConfig, *, only_if_changed: bool = False
+) -> None:
+    """Audit a config load and publish the kill-switch key hash to the store.
+
+    With ``only_if_changed`` (read-only commands) nothing is written when the file is the
+    same as the last one audited in this store."""
+    if only_if_changed and store.get_value("config_digest") == config.digest:
+        return
+    store.set_value("config_digest", config.digest)
+    store.append_audit(
+        "config_loaded",
+        payload={
+            "source": config.source,
+            "sha256": config.digest,
+            "breakers": [spec.name for spec in config.breakers],
+            "operators": [op.name for op in config.operators],
+            "kill_switch_keyed": config.kill_switch.key_hash is not None,
+        },
+    )
+    if config.kill_switch.key_hash is not None:
+        current = store.get_value("kill_switch")
+        wanted = config.kill_switch.to_store_value()
+        if current != wanted:
+            store.set_value(
+                "kill_switch",
+                wanted,
+                audit=(
+                    "kill_switch_configured",
+                    None,
+                    None,
+                    {"breakers": wanted["breakers"], "source": config.source},
+                ),
+            )
+
+
+# --------------------------------------------------------------------------- parsing
+def _parse_store(raw: Any) -> tuple[str, dict[str, Any]]:
+    if raw is None:
+        return _DEFAULT_STORE_URL, {}
+    table = _table(raw, "store")
+    options = {k: v for k, v in table.items() if k != "url"}
+    url = _string(table.get("url", _DEFAULT_STORE_URL), "store.url")
+    if not url.startswith(("memory", "sqlite://", "redis://", "rediss://", "unix://")):
+        raise _bad(
+            "store.url", url, "unsupported store URL (use sqlite:///FILE or redis://HOST:PORT/DB)"
+        )
+    return url, options
+
+
+def _parse_breaker(index: int, raw: Any, default_calendar: str | None) -> BreakerSpec:
+    path = f"breakers[{index}]"
+    table = _table(raw, path)
+    if "type" not in table:
+        raise ConfigError(f"{path}.type", f"missing (one of {', '.join(BREAKER_CLASSES)})")
+    kind = table["type"]
+    if not isinstance(kind, str) or kind.strip().lower() not in BREAKER_CLASSES:
+        raise _bad(
+            f"{path}.type", kind, f"unknown breaker type (one of {', '.join(BREAKER_CLASSES)})"
+        )
+    kind = kind.strip().lower()
+    name = _string(table.get("name", kind), f"{path}.name")
+    cls = BREAKER_CLASSES[kind]
+    params = (
+        {
+            p.name
+            for p in inspect.signature(cls.__init__).parameters.values()
+            if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        }
+        - _NOT_CONFIGURABLE
+        - {"name"}
+    )
+    kwargs: dict[str, Any] = {}
+    for key, value in table.items():
+        if key in ("type", "name"):
+            continue
+        if key not in params:
+            expected = ", ".join(sorted(params)) or "none"
+            raise _bad(f"{path}.{key}", value, f"not a parameter of {kind} (expected: {expected})")
+        if isinstance(value, bool):
+            raise _bad(f"{path}.{key}", value, "must be a number or a string, not a boolean")
+        kwargs[key] = value
+    if "calendar" in params and "calendar" not in kwargs and default_calendar is not None:
+        kwargs["calendar"] = default_calendar
+    spec = BreakerSpec(index, kind, name, kwargs)
+    spec.build()  # validates every parameter now, with the field's path
+    return spec
+
+
+def _parse_engine(raw: Any) -> dict[str, Any]:
+    if raw is None:
+        return {"on_trip": "pause"}
+    table = _table(raw, "engine")
+    _unknown_keys(table, frozenset({"on_trip"}), "engine")
+    on_trip = table.get("on_trip", "pause")
+    if on_trip not in ENGINE_ON_TRIP:
+        raise _bad("engine.on_trip", on_trip, f"must be one of {', '.join(ENGINE_ON_TRIP)}")
+    return {"on_trip": on_trip}
+
+
+def _parse_server(raw: Any) -> ServerConfig:
+    if raw is None:
+        return ServerConfig()
+    table = _table(raw, "server")
+    _unknown_keys(table, frozenset({"bind", "port", "read_requires_token"}), "server")
+    bind = _string(table.get("bind", "127.0.0.1"), "server.bind")
+    port = table.get("port", 8787)
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        raise _bad("server.port", port, "must be a port number 1-65535")
+    reads = table.get("read_requires_token")
+    if reads is not None and not isinstance(reads, bool):
+        raise _bad("server.read_requires_token", reads, "must be true or false")
+    return ServerConfig(bind=bind, port=port, read_requires_token=reads)
+
+
+def _check_hash(value: Any, path: str) -> str:
+    text = _string(value, path)
+    if not text.startswith(("scrypt$", "pbkdf2_sha256$")):
+        shown = text[:12] + "..." if len(text) > 12 else text
+        raise _bad(
+            path, shown, "not a hash made by haltgate.hash_key (never put a secret in the config)"
+        )
+    return text
+
+
+def _parse_operators(raw: Any) -> tuple[OperatorConfig, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise _bad("operators", raw, "must be a list of [[operators]] tables")
+    seen: set[str] = set()
+    result = []
+    for index, entry in enumerate(raw):
+        path = f"operators[{index}]"
+        table = _table(entry, path)
+        _unknown_keys(table, frozenset({"name", "token_hash", "role"}), path)
+        name = _string(table.get("name"), f"{path}.name")
+        if name in seen:
+            raise _bad(f"{path}.name", name, "duplicate operator name")
+        seen.add(name)
+        token_hash = _check_hash(table.get("token_hash"), f"{path}.token_hash")
+        role = table.get("role", "operator")
+        if role not in ROLES:
+            raise _bad(f"{path}.role", role, f"must be one of {', '.join(ROLES)}")
+        result.append(OperatorConfig(name, token_hash, role))
+    return tuple(result)
+
+
+def _parse_kill_switch(raw: Any) -> KillSwitchConfig:
+    if raw is None:
+        return KillSwitchConfig()
+    table = _table(raw, "kill_switch")
+    _unknown_keys(table, frozenset({"key_hash", "breakers"}), "kill_switch")
+    key_hash = None
+    if "key_hash" in table:
+        key_hash = _check_hash(table["key_hash"], "kill_switch.key_hash")
+    names = table.get("breakers", ["manual"])
+    if not isinstance(names, list) or not names:
+        raise _bad("kill_switch.breakers", names, "must be a non-empty list of breaker names")
+    checked = tuple(_string(n, f"kill_switch.breakers[{i}]") for i, n in enumerate(names))
+    return KillSwitchConfig(key_hash, checked)
+
+
+def parse_config(data: Any, *, source: str | None = None, digest: str = "") -> HaltgateConfig:
+    """Validate an already-parsed config document (a dict, as TOML or YAML gives it)."""
+    if data is None:
+        data = {}
+    root = _table(data, "")
+    _unknown_keys(root, _TOP_LEVEL, "")
+    store_url, store_options = _parse_store(root.get("store"))
+    calendar = root.get("calendar")
+    if calendar is not None:
+        try:
+            calendar_from_spec(calendar)
+        except HaltgateError as exc:
+            raise _bad("calendar", calendar, _problem(exc)) from None
+    raw_breakers = root.get("breakers", [])
+    if not isinstance(raw_breakers, list):
+        raise _bad("breakers", raw_breakers, "must be a list of [[breakers]] tables")
+    specs: list[BreakerSpec] = []
+    names: set[str] = set()
+    for index, entry in enumerate(raw_breakers):
+        spec = _parse_breaker(index, entry, calendar)
+        if spec.name in names:
+            raise _bad(f"breakers[{index}].name", spec.name, "duplicate breaker name")
+        names.add(spec.name)
+        specs.append(spec)
+    operators = _parse_operators(root.get("operators"))
+    server = _parse_server(root.get("server"))
+    if not server.loopback and not operators:
+        raise _bad(
+            "server.bind",
+            server.bind,
+            "a non-loopback bind needs at least one [[operators]] entry with a token_hash",
+        )
+    return HaltgateConfig(
+        source=source,
+        digest=digest,
+        store_url=store_url,
+        store_options=store_options,
+        calendar=calendar,
+        breakers=tuple(specs),
+        engine=_parse_engine(root.get("engine")),
+        server=server,
+        operators=operators,
+        kill_switch=_parse_kill_switch(root.get("kill_switch")),
+        raw=root,
+    )
+
+
+def load_config(path: str | Path) -> HaltgateConfig:
+    """Read and validate a TOML (``.toml``) or YAML (``.yaml``/``.yml``) config file."""
+    file = Path(path)
+    try:
+        content = file.read_bytes()
+    except OSError as exc:
+        raise ConfigError("", f"cannot read config file {str(file)!r}: {exc.strerror}") from None
+    digest = hashlib.sha256(content).hexdigest()
+    if file.suffix.lower() in (".yaml", ".yml"):
+        try:
+            import yaml
+        except ImportError:
+            raise ConfigError(
+                "", "YAML config files need the 'yaml' extra: pip install 'haltgate[yaml]'"
+            ) from None
+        try:
+            data = yaml.safe_load(content.decode("utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise ConfigError("", f"{file}: invalid YAML: {exc}") from None
+    else:
+        import tomllib
+
+        try:
+            data = tomllib.loads(content.decode("utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError("", f"{file}: invalid TOML: {exc}") from None
+    config = parse_config(data, source=str(file), digest=digest)
+    return _anchor_store(config, file)
+
+
+def _anchor_store(config: HaltgateConfig, file: Path) -> HaltgateConfig:
+    """A relative SQLite path in a config file is relative to the file, not to wherever the
+    command runs: an operator in another directory must reach the same store."""
+    from dataclasses import replace
+
+    prefix = "sqlite:///"
+    url = config.store_url
+    if not url.startswith(prefix) or url.startswith(prefix + "/"):
+        return config
+    path, _, query = url[len(prefix) :].partition("?")
+    anchored = (file.resolve().parent / path).as_posix()
+    return replace(config, store_url=prefix + anchored + (f"?{query}" if query else ""))
+
+
+STARTER_CONFIG = """\
+# haltgate configuration (TOML). Check it with:  haltgate --config {name} check-config
+# Money and fractions are strings so that no float ever touches them.
+
+[store]
+# Where breaker state and the audit log live. Every trading process and every operator
+# command must point at the same store. sqlite:///FILE or redis://HOST:6379/0
+url = "sqlite:///haltgate.db"
+
+# Default trading-session calendar for daily-loss breakers:
+# "utc" (midnight UTC, crypto), an exchange code such as "XNYS" (extra 'calendars'),
+# or a daily roll such as "roll:17:00@America/New_York" (FX).
+calendar = "utc"
+
+# The guide's recommended minimum setup.
+[[breakers]]
+type = "drawdown"              # latches until an operator resets it
+max_drawdown_pct = "0.10"      # trips when the drawdown from the peak is above 10 %
+lookback_days = 30
+
+[[breakers]]
+type = "daily_loss"            # clears by itself at the next session
+max_daily_loss = "5000"        # or: max_daily_loss_pct = "0.02"
+
+[[breakers]]
+type = "order_rate"            # refuses orders beyond the limit; clears as orders age out
+max_orders_per_minute = 10
+window_seconds = 60
+
+[[breakers]]
+type = "manual"                # the kill switch: `haltgate halt` halts it
+name = "manual"
+
+[engine]
+on_trip = "pause"              # pause | cancel_all | reduce_only | stop
+
+[server]
+bind = "127.0.0.1"             # a non-loopback bind is refused unless operators are set
+port = 8787
+
+# Operators of `haltgate serve`. Only the hash of each token is stored here. Make one with:
+#   python -c "import haltgate; t = haltgate.new_token(); print(t); print(haltgate.hash_key(t))"
+# Give the token to the operator; paste the hash below.
+# [[operators]]
+# name = "alice"
+# role = "operator"            # operator (halt and reset) | viewer (read only)
+# token_hash = "scrypt$16384$8$1$..."
+
+# Require a key to reset the kill switch (haltgate reset manual --key ...):
+# [kill_switch]
+# key_hash = "scrypt$16384$8$1$..."
+# breakers = ["manual"]
+"""
+
+
+def starter_config(name: str = "haltgate.toml") -> str:
+    """The commented starter file written by ``haltgate init``."""
+    return STARTER_CONFIG.format(name=name)

@@ -1,0 +1,142 @@
+"""Prometheus metrics (extra ``metrics``): breaker state, trips, orders admitted/refused.
+
+Everything lives on the :class:`prometheus_client.CollectorRegistry` you pass in, so an
+application keeps its own registry (and tests stay isolated)::
+
+    registry = CollectorRegistry()
+    metrics = HaltgateMetrics(manager, registry)
+    metrics.instrument_orders()        # count the orders the manager admits
+
+Exposed series:
+
+- ``haltgate_trading_allowed`` (1 when nothing blocks trading: no breaker tripped, halted
+  or full, and the store reachable)
+- ``haltgate_breaker_state{breaker,type,state}`` (1 for the breaker's current state)
+- ``haltgate_breaker_tripped{breaker}`` (1 while tripped or halted)
+- ``haltgate_breaker_trips_total{breaker,kind}`` (``kind`` = tripped | halted)
+- ``haltgate_orders_total{outcome}`` (``outcome`` = admitted | refused)
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from .errors import ConfigError
+from .events import BreakerEvent, EventKind
+from .manager import CircuitBreakerManager
+
+__all__ = ["HaltgateMetrics", "render_latest"]
+
+_STATES = ("NORMAL", "TRIPPED", "MANUALLY_HALTED", "RESETTING")
+
+
+def _prometheus() -> Any:
+    try:
+        import prometheus_client
+    except ImportError:
+        raise ConfigError(
+            "metrics", "metrics need the 'metrics' extra: pip install 'haltgate[metrics]'"
+        ) from None
+    return prometheus_client
+
+
+class _StateCollector:
+    """Reads the manager's state at scrape time (never stale, no background thread)."""
+
+    def __init__(self, manager: CircuitBreakerManager) -> None:
+        self._manager = manager
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import GaugeMetricFamily
+
+        allowed = GaugeMetricFamily(
+            "haltgate_trading_allowed", "1 when nothing blocks trading (trips, halts, store)"
+        )
+        state = GaugeMetricFamily(
+            "haltgate_breaker_state",
+            "1 for the breaker's current state",
+            labels=["breaker", "type", "state"],
+        )
+        tripped = GaugeMetricFamily(
+            "haltgate_breaker_tripped",
+            "1 while the breaker is tripped or halted",
+            labels=["breaker"],
+        )
+        for row in self._manager.get_details():
+            current = row["state"]
+            for name in _STATES:
+                state.add_metric([row["name"], row["type"], name], 1.0 if name == current else 0.0)
+            is_tripped = current in ("TRIPPED", "MANUALLY_HALTED")
+            tripped.add_metric([row["name"]], 1.0 if is_tripped else 0.0)
+        allowed.add_metric([], 0.0 if self._manager.get_blocking_reasons() else 1.0)
+        yield allowed
+        yield state
+        yield tripped
+
+    def describe(self) -> Iterator[Any]:
+        return iter(())
+
+
+class HaltgateMetrics:
+    """haltgate's metrics on ``registry`` for ``manager``."""
+
+    def __init__(self, manager: CircuitBreakerManager, registry: Any) -> None:
+        prom = _prometheus()
+        self.manager = manager
+        self.registry = registry
+        self.trips = prom.Counter(
+            "haltgate_breaker_trips",
+            "Trips and manual halts per breaker",
+            ["breaker", "kind"],
+            registry=registry,
+        )
+        self.orders = prom.Counter(
+            "haltgate_orders",
+            "Orders admitted or refused by the gate",
+            ["outcome"],
+            registry=registry,
+        )
+        # Both label values exist from the start, so rate() works before the first refusal.
+        self.orders.labels(outcome="admitted")
+        self.orders.labels(outcome="refused")
+        registry.register(_StateCollector(manager))
+        manager.add_listener(self._on_event)
+        self._instrumented = False
+
+    def _on_event(self, event: BreakerEvent) -> None:
+        if event.kind is EventKind.TRIPPED or event.kind is EventKind.HALTED:
+            self.trips.labels(breaker=event.breaker_name, kind=str(event.kind)).inc()
+        elif event.kind is EventKind.ORDER_REFUSED and event.breaker_name == "manager":
+            self.orders.labels(outcome="refused").inc()
+
+    def observe_admitted(self, count: int = 1) -> None:
+        """Count orders admitted by a gate other than ``manager.record_order``."""
+        self.orders.labels(outcome="admitted").inc(count)
+
+    def instrument_orders(self) -> None:
+        """Count every order the manager admits (``record_order``, ``try_record_order`` and
+        the engine's gate all go through ``admit_order``); refusals are counted from the
+        manager's ``order_refused`` events."""
+        if self._instrumented:
+            return
+        original: Callable[..., list[str]] = self.manager.admit_order
+        admitted = self.orders.labels(outcome="admitted")
+
+        @functools.wraps(original)
+        def admit_order(*args: Any, **kwargs: Any) -> list[str]:
+            reasons = original(*args, **kwargs)
+            if not reasons:
+                admitted.inc()
+            return reasons
+
+        # An instance attribute shadows the method for this manager only.
+        setattr(self.manager, "admit_order", admit_order)  # noqa: B010
+        self._instrumented = True
+
+
+def render_latest(registry: Any) -> tuple[bytes, str]:
+    """The registry in the Prometheus text format, and its content type."""
+    prom = _prometheus()
+    return prom.generate_latest(registry), prom.CONTENT_TYPE_LATEST

@@ -1,0 +1,216 @@
+"""Operating on a store without the trading process's configuration.
+
+An operator (the CLI, the admin server) must see and act on every breaker a store knows
+about, even without the config file that made them. :class:`StoredBreaker` adopts a stored
+snapshot and keeps the breaker-specific ``data`` opaque, so a halt or reset written by an
+operator keeps the trading process's peak window and baseline intact.
+
+A reset made here re-baselines the stored data the way the breaker's own class would (a
+drawdown reset restarts the peak window at the latest value, a daily-loss reset makes the
+latest value the baseline), by letting an instance of that class do it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from .breakers import BaseCircuitBreaker, CircuitBreakerType
+from .clock import Clock
+from .errors import AuthorizationError
+from .keys import verify_key
+from .manager import CircuitBreakerManager
+from .store import Store
+
+if TYPE_CHECKING:
+    from .config import HaltgateConfig
+
+__all__ = [
+    "KILL_SWITCH_LOCKOUT_SECONDS",
+    "KILL_SWITCH_MAX_FAILURES",
+    "StoredBreaker",
+    "check_kill_switch_key",
+    "kill_switch_settings",
+    "operator_manager",
+    "status_rows",
+    "trading_allowed",
+]
+
+logger = logging.getLogger("haltgate.operator")
+
+KILL_SWITCH_MAX_FAILURES = 5
+KILL_SWITCH_LOCKOUT_SECONDS = 300.0
+_LOCKOUT_KEY = "operator_kill_switch_failures"
+
+
+class StoredBreaker(BaseCircuitBreaker):
+    """A breaker known only from its stored snapshot (type, state, trip, opaque data)."""
+
+    _pure_state_read = True
+
+    def __init__(
+        self, name: str, breaker_type: str = "custom", *, clock: Clock | None = None
+    ) -> None:
+        try:
+            kind = CircuitBreakerType(breaker_type)
+        except ValueError:
+            kind = CircuitBreakerType.CUSTOM
+        super().__init__(kind, name=name, clock=clock)
+        self._stored_type = str(breaker_type)
+        self._data: dict[str, Any] = {}
+
+    def _export_data(self) -> dict[str, Any]:
+        return dict(self._data)
+
+    def _import_data(self, data: Mapping[str, Any]) -> None:
+        self._data = dict(data)
+
+    def _on_reset(self) -> None:
+        self._data = _rebaselined(self.breaker_type, self._data, self._clock)
+
+    def export_state(self) -> dict[str, Any]:
+        """The snapshot, keeping the stored type spelling."""
+        state = super().export_state()
+        state["type"] = self._stored_type
+        return state
+
+
+def _rebaselined(kind: CircuitBreakerType, data: dict[str, Any], clock: Clock) -> dict[str, Any]:
+    """``data`` as the real breaker class would leave it after a reset."""
+    from .breakers import DailyLossCircuitBreaker, DrawdownCircuitBreaker
+
+    # Thresholds do not take part in re-baselining; any valid value will do.
+    model: BaseCircuitBreaker
+    if kind is CircuitBreakerType.DRAWDOWN:
+        model = DrawdownCircuitBreaker("1", clock=clock)
+    elif kind is CircuitBreakerType.DAILY_LOSS:
+        model = DailyLossCircuitBreaker("1", clock=clock)
+    else:
+        return data
+    try:
+        model._import_data(data)
+        model._on_reset()
+        return model._export_data()
+    except Exception:  # opaque data from another version: keep it as it was
+        logger.warning("rebaseline_failed", extra={"breaker_type": kind.value}, exc_info=True)
+        return data
+
+
+def operator_manager(
+    store: Store,
+    config: HaltgateConfig | None = None,
+    *,
+    audit_config: bool = True,
+    audit_only_if_changed: bool = False,
+) -> CircuitBreakerManager:
+    """A manager over every breaker the store knows, plus the config's breakers.
+
+    With a config, its breakers are real (built from the file); breakers that only the store
+    knows are added as :class:`StoredBreaker`. Without one, every breaker is stored.
+    """
+    if config is not None:
+        manager = config.build_manager(
+            store=store, audit=audit_config, audit_only_if_changed=audit_only_if_changed
+        )
+    else:
+        manager = CircuitBreakerManager(store=store)
+    for name, snapshot in sorted(store.load_all_snapshots().items()):
+        if name and name not in manager:
+            manager.add_breaker(StoredBreaker(name, str(snapshot.get("type", "custom"))))
+    return manager
+
+
+def status_rows(manager: CircuitBreakerManager) -> list[dict[str, Any]]:
+    """Per breaker: name, type, state, reason, since, operator — for status views.
+
+    A breaker restored in the NORMAL state does not carry its stored ``since``; the store's
+    snapshot supplies it so that "since when" is shown for every breaker that ever changed.
+    """
+    rows = manager.get_details()
+    store = manager.store
+    snapshots = store.load_all_snapshots() if store is not None else {}
+    for row in rows:
+        if row["since"] is None:
+            stored = snapshots.get(row["name"], {}).get("since")
+            if stored:
+                with contextlib.suppress(TypeError, ValueError):
+                    row["since"] = datetime.fromisoformat(stored)
+    return rows
+
+
+def trading_allowed(manager: CircuitBreakerManager) -> bool:
+    """True when nothing blocks trading: no breaker tripped or halted, and the store
+    reachable (a state read: feeds no observation)."""
+    return not manager.get_blocking_reasons()
+
+
+def kill_switch_settings(
+    store: Store, config: HaltgateConfig | None = None
+) -> tuple[str | None, tuple[str, ...]]:
+    """``(key_hash, breaker names)`` of the keyed kill switch; the config wins over what
+    an earlier config load left in the store."""
+    if config is not None and config.kill_switch.key_hash is not None:
+        return config.kill_switch.key_hash, config.kill_switch.breakers
+    stored = store.get_value("kill_switch")
+    if isinstance(stored, Mapping) and stored.get("key_hash"):
+        return str(stored["key_hash"]), tuple(stored.get("breakers") or ("manual",))
+    return None, ()
+
+
+def check_kill_switch_key(
+    store: Store,
+    name: str,
+    key: str | None,
+    operator: str,
+    config: HaltgateConfig | None = None,
+) -> None:
+    """Raise :class:`~haltgate.AuthorizationError` unless resetting ``name`` is allowed.
+
+    Breakers outside the keyed kill switch need no key. Every attempt on a keyed breaker is
+    audited; five wrong keys lock resets out for five minutes.
+    """
+    key_hash, keyed = kill_switch_settings(store, config)
+    if key_hash is None or name not in keyed:
+        return
+    now = datetime.now(UTC).timestamp()
+    failures = store.get_value(_LOCKOUT_KEY) or {"count": 0, "locked_until": 0.0}
+    locked_until = float(failures.get("locked_until", 0.0))
+    if now < locked_until:
+        _refuse(store, name, operator, "locked out after repeated wrong keys")
+        raise AuthorizationError(
+            f"kill-switch resets are locked out for {locked_until - now:.0f}s "
+            "after repeated wrong keys"
+        )
+    if not key:
+        _refuse(store, name, operator, "no key given")
+        raise AuthorizationError(f"{name!r} is a keyed kill switch: give its key (--key)")
+    if not verify_key(key, key_hash):
+        count = int(failures.get("count", 0)) + 1
+        state = {"count": count, "locked_until": 0.0}
+        if count >= KILL_SWITCH_MAX_FAILURES:
+            state = {"count": 0, "locked_until": now + KILL_SWITCH_LOCKOUT_SECONDS}
+        store.set_value(
+            _LOCKOUT_KEY,
+            state,
+            audit=(
+                "kill_switch_reset_refused",
+                name,
+                operator,
+                {"why": "wrong key", "failures": count},
+            ),
+        )
+        raise AuthorizationError(f"wrong key for the kill switch {name!r}")
+    store.set_value(
+        _LOCKOUT_KEY,
+        {"count": 0, "locked_until": 0.0},
+        audit=("kill_switch_key_accepted", name, operator, {}),
+    )
+
+
+def _refuse(store: Store, name: str, operator: str, why: str) -> None:
+    store.append_audit(
+        "kill_switch_reset_refused", breaker=name, operator=operator, payload={"why": why}
+    )

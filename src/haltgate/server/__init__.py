@@ -1,0 +1,69 @@
+"""``haltgate serve``: the admin API, the status page and ``/metrics`` (extra ``server``)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from ..config import is_loopback
+from .app import AdminService, create_app
+
+__all__ = ["AdminService", "build_service", "create_app", "serve"]
+
+
+def build_service(store: Any, config: Any = None, *, with_metrics: bool = True) -> AdminService:
+    """An :class:`AdminService` over ``store`` (with Prometheus metrics when the extra is
+    installed and ``with_metrics``)."""
+    from ..operator import operator_manager
+
+    manager = operator_manager(store, config)
+    registry = None
+    if with_metrics:
+        try:
+            from prometheus_client import CollectorRegistry
+        except ImportError:
+            registry = None
+        else:
+            from ..metrics import HaltgateMetrics
+
+            registry = CollectorRegistry()
+            HaltgateMetrics(manager, registry)
+    return AdminService(manager, config=config, registry=registry)
+
+
+def serve(ctx: Any) -> int:
+    """Run the service for the CLI context ``ctx`` (blocks until stopped)."""
+    from ..cli import CommandError
+
+    config = ctx.config
+    bind = ctx.args.bind or (config.server.bind if config is not None else "127.0.0.1")
+    port = ctx.args.port or (config.server.port if config is not None else 8787)
+    operators = config.operators if config is not None else ()
+    if not is_loopback(bind) and not operators:
+        raise CommandError(
+            f"refusing to listen on {bind}: a non-loopback bind needs operators with tokens "
+            "in the config ([[operators]] with token_hash)",
+            2,
+        )
+    try:
+        import uvicorn
+    except ImportError:
+        raise CommandError(
+            "haltgate serve needs the 'server' extra: pip install 'haltgate[server]'", 2
+        ) from None
+    store = ctx.open_store(must_exist=False)
+    service = build_service(store, config)
+    if not operators:
+        print(
+            "warning: no operators are configured: the page is read-only (nobody can halt or "
+            "reset from it)",
+            file=sys.stderr,
+        )
+    if not is_loopback(bind) and not service.reads_need_token:
+        print("warning: status is readable without a token on a network address", file=sys.stderr)
+    print(f"haltgate admin on http://{bind}:{port}/", file=sys.stderr)
+    try:
+        uvicorn.run(create_app(service), host=bind, port=port, log_level="warning")
+    finally:
+        service.manager.close()
+    return 0

@@ -1,0 +1,274 @@
+"""The admin service (extra ``server``): JSON API, status page and ``/metrics``.
+
+Routes:
+
+- ``GET /`` — the status page.
+- ``GET /api/status`` — every breaker's state and whether trading is allowed.
+- ``GET /api/events?n=50`` — the latest audit-log entries.
+- ``POST /api/halt`` ``{"reason": ..., "breaker": optional}`` — no breaker: halt everything.
+- ``POST /api/reset`` ``{"breaker": ..., "reason": optional, "key": optional}``.
+- ``GET /metrics`` — Prometheus text format (extra ``metrics``).
+
+Every mutating request needs ``Authorization: Bearer <token>`` of an operator whose role is
+``operator``; the operator's name recorded in the audit log comes from the token, never from
+the request body. Reads need a token (any role) when ``read_requires_token`` is on (the
+default for a non-loopback bind). 401 = no or unknown token; 403 = known token without the
+permission, or a keyed kill switch reset without the right key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from ..errors import AuthorizationError, InvalidInputError, StoreUnavailableError
+from ..operator import StoredBreaker, check_kill_switch_key, kill_switch_settings, status_rows
+from .page import STATUS_PAGE
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    from ..config import HaltgateConfig, OperatorConfig
+    from ..manager import CircuitBreakerManager
+    from ..store import Store
+
+__all__ = ["AdminService", "create_app"]
+
+logger = logging.getLogger("haltgate.server")
+
+
+class _HttpError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class AdminService:
+    """The state and rules behind the HTTP routes (usable without HTTP in tests)."""
+
+    def __init__(
+        self,
+        manager: CircuitBreakerManager,
+        *,
+        config: HaltgateConfig | None = None,
+        registry: Any = None,
+    ) -> None:
+        self.manager = manager
+        self.store: Store = manager.store
+        self.config = config
+        self.operators = config.operators if config is not None else ()
+        self.reads_need_token = config.server.reads_need_token if config is not None else False
+        self.registry = registry
+        self._token_cache: dict[str, OperatorConfig | None] = {}
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ auth
+    def identify(self, header: str | None) -> OperatorConfig:
+        """The operator of a ``Bearer`` header, or a 401."""
+        if not header or not header.lower().startswith("bearer "):
+            raise _HttpError(401, "missing bearer token")
+        token = header[7:].strip()
+        if not token:
+            raise _HttpError(401, "missing bearer token")
+        # scrypt is slow on purpose; remember verified tokens by their SHA-256 only.
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        if digest in self._token_cache:
+            found = self._token_cache[digest]
+        else:
+            found = self.config.operator_for_token(token) if self.config is not None else None
+            if len(self._token_cache) < 1024:
+                self._token_cache[digest] = found
+        if found is None:
+            logger.warning("api_token_rejected")
+            raise _HttpError(401, "unknown token")
+        return found
+
+    def require_operator(self, header: str | None) -> OperatorConfig:
+        """An operator allowed to halt and reset, or a 401/403."""
+        who = self.identify(header)
+        if who.role != "operator":
+            raise _HttpError(403, f"{who.name} has the role {who.role!r}: cannot halt or reset")
+        return who
+
+    # ------------------------------------------------------------------ state
+    def refresh(self) -> None:
+        """Adopt what other processes wrote to the store (new breakers, state changes)."""
+        with self._lock:
+            snapshots = self.store.load_all_snapshots()
+            for name, snapshot in sorted(snapshots.items()):
+                if not name:
+                    continue
+                breaker = self.manager.get_breaker(name)
+                if breaker is None:
+                    stored = StoredBreaker(name, str(snapshot.get("type", "custom")))
+                    self.manager.add_breaker(stored)
+                else:
+                    breaker.import_state(snapshot, publish=True)
+
+    def status(self) -> dict[str, Any]:
+        """The JSON of ``GET /api/status``."""
+        self.refresh()
+        rows = status_rows(self.manager)
+        blocking = self.manager.get_blocking_reasons()
+        _, keyed = kill_switch_settings(self.store, self.config)
+        return {
+            "trading_allowed": not blocking,
+            "blocking": blocking,
+            "breakers": [
+                {**row, "since": row["since"].isoformat() if row["since"] else None} for row in rows
+            ],
+            "keyed": sorted(keyed),
+            "time": datetime.now(UTC).isoformat(),
+        }
+
+    def events(self, n: int) -> list[dict[str, Any]]:
+        """The latest ``n`` audit entries, newest last."""
+        return [entry.to_dict() for entry in self.store.tail_audit(max(1, min(n, 1000)))]
+
+    def halt(self, who: OperatorConfig, body: dict[str, Any]) -> dict[str, Any]:
+        """Halt one breaker, or everything when no breaker is named."""
+        reason = body.get("reason")
+        name = body.get("breaker") or None
+        self.refresh()
+        if name is None:
+            breaker = self.manager.halt_all(reason=reason, operator=who.name)  # type: ignore[arg-type]
+        else:
+            found = self.manager.get_breaker(str(name))
+            if found is None:
+                raise _HttpError(404, f"no breaker named {name!r}")
+            found.trigger_halt(reason=reason, operator=who.name)  # type: ignore[arg-type]
+            breaker = found
+        self._check_durable(breaker.name, "MANUALLY_HALTED")
+        return {"ok": True, "breaker": breaker.name, "operator": who.name, **self.status()}
+
+    def reset(self, who: OperatorConfig, body: dict[str, Any]) -> dict[str, Any]:
+        """Reset one breaker (a keyed kill switch needs ``key``)."""
+        name = body.get("breaker")
+        if not isinstance(name, str) or not name:
+            raise _HttpError(400, "give the breaker to reset")
+        self.refresh()
+        breaker = self.manager.get_breaker(name)
+        if breaker is None:
+            raise _HttpError(404, f"no breaker named {name!r}")
+        if breaker.state.value != "NORMAL":
+            try:
+                check_kill_switch_key(
+                    self.store, name, body.get("key") or None, who.name, self.config
+                )
+            except AuthorizationError as exc:
+                raise _HttpError(403, str(exc)) from None
+            breaker.reset(operator=who.name, reason=body.get("reason") or None)
+            self._check_durable(name, "NORMAL")
+        return {"ok": True, "breaker": name, "operator": who.name, **self.status()}
+
+    def _check_durable(self, name: str, state: str) -> None:
+        snapshot = self.store.load_snapshot(name)
+        if snapshot is None or snapshot.get("state") != state:
+            raise _HttpError(503, f"the store did not record {name!r} as {state}")
+
+
+def create_app(service: AdminService) -> Starlette:
+    """The Starlette application for ``service``."""
+    try:
+        from starlette.applications import Starlette
+        from starlette.responses import HTMLResponse, JSONResponse, Response
+        from starlette.routing import Route
+    except ImportError:
+        from ..errors import ConfigError
+
+        raise ConfigError(
+            "server", "haltgate serve needs the 'server' extra: pip install 'haltgate[server]'"
+        ) from None
+
+    def _error(exc: _HttpError) -> Response:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return JSONResponse({"ok": False, "error": exc.message}, exc.status, headers=headers)
+
+    def _read_guard(request: Request) -> None:
+        if service.reads_need_token:
+            service.identify(request.headers.get("authorization"))
+
+    def page(request: Request) -> Response:
+        # The page holds no data: it reads /api/status (with the token, when one is needed).
+        return HTMLResponse(STATUS_PAGE, headers={"Cache-Control": "no-store"})
+
+    def status(request: Request) -> Response:
+        try:
+            _read_guard(request)
+            return JSONResponse(service.status(), headers={"Cache-Control": "no-store"})
+        except _HttpError as exc:
+            return _error(exc)
+
+    def events(request: Request) -> Response:
+        try:
+            _read_guard(request)
+            try:
+                n = int(request.query_params.get("n", "50"))
+            except ValueError:
+                raise _HttpError(400, "n must be a whole number") from None
+            return JSONResponse({"events": service.events(n)})
+        except _HttpError as exc:
+            return _error(exc)
+
+    async def _body(request: Request) -> dict[str, Any]:
+        try:
+            data = await request.json()
+        except ValueError:
+            raise _HttpError(400, "the body must be a JSON object") from None
+        if not isinstance(data, dict):
+            raise _HttpError(400, "the body must be a JSON object")
+        return data
+
+    async def _mutate(request: Request, action: str) -> Response:
+        from starlette.concurrency import run_in_threadpool
+
+        try:
+            who = await run_in_threadpool(
+                service.require_operator, request.headers.get("authorization")
+            )
+            body = await _body(request)
+            handler = service.halt if action == "halt" else service.reset
+            result = await run_in_threadpool(handler, who, body)
+            return JSONResponse(result)
+        except _HttpError as exc:
+            return _error(exc)
+        except InvalidInputError as exc:
+            return _error(_HttpError(400, str(exc)))
+        except StoreUnavailableError as exc:
+            return _error(_HttpError(503, f"store unavailable, nothing changed: {exc}"))
+
+    async def halt(request: Request) -> Response:
+        return await _mutate(request, "halt")
+
+    async def reset(request: Request) -> Response:
+        return await _mutate(request, "reset")
+
+    def metrics(request: Request) -> Response:
+        if service.registry is None:
+            return JSONResponse({"ok": False, "error": "metrics are not enabled"}, 404)
+        try:
+            _read_guard(request)
+        except _HttpError as exc:
+            return _error(exc)
+        from ..metrics import render_latest
+
+        service.refresh()  # adopt other processes' changes before reporting them
+        body, content_type = render_latest(service.registry)
+        return Response(body, media_type=content_type)
+
+    return Starlette(
+        routes=[
+            Route("/", page),
+            Route("/api/status", status),
+            Route("/api/events", events),
+            Route("/api/halt", halt, methods=["POST"]),
+            Route("/api/reset", reset, methods=["POST"]),
+            Route("/metrics", metrics),
+        ]
+    )

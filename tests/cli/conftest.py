@@ -1,0 +1,49 @@
+"""Run the installed ``haltgate`` console script (or ``python -m haltgate``) in a subprocess,
+against the haltgate this test run imports."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import haltgate
+
+RunCli = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def _command() -> list[str]:
+    script = Path(sys.executable).parent / "haltgate"
+    if script.exists():
+        return [sys.executable, str(script)]
+    return [sys.executable, "-m", "haltgate"]
+
+
+@pytest.fixture
+def run_cli(tmp_path: Path) -> RunCli:
+    """``run_cli(*args, module=False, stdin=None)``: the CLI's completed process."""
+    src = str(Path(haltgate.__file__).resolve().parents[1])
+    env = dict(os.environ)
+    env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
+    env.pop("HALTGATE_CONFIG", None)
+    env.pop("HALTGATE_STORE", None)
+
+    def run(
+        *args: str, module: bool = False, stdin: str | None = None, cwd: Path | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        base = [sys.executable, "-m", "haltgate"] if module else _command()
+        return subprocess.run(
+            [*base, *args],
+            cwd=cwd or tmp_path,
+            capture_output=True,
+            text=True,
+            env=env,
+            input=stdin,
+            timeout=120,
+        )
+
+    return run
