@@ -36,6 +36,13 @@ logger = logging.getLogger("haltgate.manager")
 _NO_OBSERVATIONS: dict[str, Any] = {}  # shared, never modified
 
 
+def _checked_details(details: Any) -> Mapping[str, Any] | None:
+    """Event details given by a caller: a mapping or None."""
+    if details is not None and not isinstance(details, Mapping):
+        raise InvalidTypeError("details", details, "must be a mapping (e.g. a dict) or None")
+    return details
+
+
 @dataclass(frozen=True, slots=True)
 class _Route:
     """How observations reach one breaker's ``can_trade``."""
@@ -384,6 +391,10 @@ class CircuitBreakerManager:
         order window still do. ``details`` (e.g. the order's symbol and side) are added to
         the ``order_refused`` event.
         """
+        # Strictly a bool: a truthy string such as "False" must not bypass the risk breakers.
+        if type(reduce_only) is not bool:
+            raise InvalidTypeError("reduce_only", reduce_only, "must be True or False")
+        details = _checked_details(details)
         store_reason = self._store_blocking()
         if store_reason is not None:
             # Fail-closed: without the store no process can know about a kill switch.
@@ -468,7 +479,13 @@ class CircuitBreakerManager:
     ) -> None:
         """Emit an ``order_refused`` event for an order refused outside :meth:`admit_order`
         (e.g. by an engine that is paused or only reduces positions)."""
-        self._refuse(to_text(reason, "reason"), details, blocking)
+        reason = to_text(reason, "reason")
+        details = _checked_details(details)
+        if blocking is not None and not (
+            isinstance(blocking, list | tuple) and all(isinstance(b, str) for b in blocking)
+        ):
+            raise InvalidTypeError("blocking", blocking, "must be a list of strings")
+        self._refuse(reason, details, blocking)
 
     def _refuse(
         self,
