@@ -518,3 +518,14 @@ def test_connection_breaker_adopts_the_manager_clock_for_its_timeout(clock: Manu
     assert manager.can_trade()
     clock.advance(0.5)
     assert not manager.can_trade()
+
+
+def test_admit_order_reduce_only_must_be_a_real_bool(clock: ManualClock) -> None:
+    manager = recommended(clock)
+    manager.can_trade(current_portfolio_value=100000)
+    manager.can_trade(current_portfolio_value=80000)  # drawdown and daily loss tripped
+    with pytest.raises(TypeError, match="reduce_only"):
+        manager.admit_order(reduce_only="False")  # type: ignore[arg-type]
+    assert manager.get_breaker("order_rate").get_order_count() == 0  # type: ignore[union-attr]
+    assert manager.admit_order() != []  # refused: risk breakers tripped
+    assert manager.admit_order(reduce_only=True) == []  # a reducing order may go
