@@ -172,7 +172,6 @@ def test_calendar_from_its_config_spelling(clock: ManualClock) -> None:
 
 
 def test_exchange_calendar_sessions(clock: ManualClock) -> None:
-    pytest.importorskip("exchange_calendars")
     clock.set(datetime(2025, 7, 3, 15, 0, tzinfo=UTC))  # Thursday, early close at 13:00 ET
     breaker = DailyLossCircuitBreaker(max_daily_loss=100, calendar="XNYS", clock=clock)
     breaker.update(1000)
