@@ -89,7 +89,6 @@ def test_calendar_from_spec() -> None:
 
 
 def test_exchange_calendar_holiday_and_early_close() -> None:
-    pytest.importorskip("exchange_calendars")
     cal = ExchangeCalendar("xnys")
     assert cal.describe() == "XNYS"
     open_ = utc("2025-11-26T14:30")  # Wed 09:30 EST
@@ -110,6 +109,5 @@ def test_exchange_calendar_holiday_and_early_close() -> None:
 
 
 def test_exchange_calendar_unknown_code() -> None:
-    pytest.importorskip("exchange_calendars")
     with pytest.raises(HaltgateError, match="code"):
         ExchangeCalendar("NOPE")

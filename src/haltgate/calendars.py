@@ -174,10 +174,18 @@ def calendar_from_spec(spec: Any) -> TradingCalendar:
     text = spec.strip()
     if text.lower() == "utc":
         return UTCDailyCalendar()
-    if text.lower().startswith("roll:"):
-        body = text[5:]
-        if "@" not in body:
-            raise InvalidInputError("calendar", spec, "expected 'roll:HH:MM@Area/City'")
-        at, tz = body.split("@", 1)
-        return DailyRollCalendar(tz, at)
-    return ExchangeCalendar(text)
+    try:
+        if text.lower().startswith("roll:"):
+            body = text[5:]
+            if "@" not in body:
+                raise InvalidInputError("calendar", spec, "expected 'roll:HH:MM@Area/City'")
+            at, tz = body.split("@", 1)
+            return DailyRollCalendar(tz, at)
+        return ExchangeCalendar(text)
+    except InvalidInputError as exc:
+        if exc.parameter == "calendar":
+            raise
+        # The caller gave one string: name it, and say which part of it is wrong.
+        raise InvalidInputError(
+            "calendar", spec, f"{exc.parameter} {exc.value!r}: {exc.problem}"
+        ) from None

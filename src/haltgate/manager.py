@@ -33,6 +33,15 @@ __all__ = ["CircuitBreakerManager"]
 
 logger = logging.getLogger("haltgate.manager")
 
+_NO_OBSERVATIONS: dict[str, Any] = {}  # shared, never modified
+
+
+def _checked_details(details: Any) -> Mapping[str, Any] | None:
+    """Event details given by a caller: a mapping or None."""
+    if details is not None and not isinstance(details, Mapping):
+        raise InvalidTypeError("details", details, "must be a mapping (e.g. a dict) or None")
+    return details
+
 
 @dataclass(frozen=True, slots=True)
 class _Route:
@@ -84,6 +93,20 @@ class CircuitBreakerManager:
     ) -> None:
         if clock is not None and not (hasattr(clock, "monotonic") and hasattr(clock, "now")):
             raise InvalidTypeError("clock", clock, "must have monotonic() and now()")
+        try:
+            initial = list(breakers)
+        except TypeError:
+            raise InvalidTypeError(
+                "breakers", breakers, "must be an iterable of breakers"
+            ) from None
+        # Refuse a bad list before adding any: adding adopts clocks and attaches watchers.
+        names: set[str] = set()
+        for breaker in initial:
+            if not isinstance(breaker, BaseCircuitBreaker):
+                raise InvalidTypeError("breakers", breaker, "must be BaseCircuitBreaker objects")
+            if breaker.name in names:
+                raise InvalidInputError("breakers", breaker.name, "two breakers have this name")
+            names.add(breaker.name)
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._clock_explicit = clock is not None
         self._lock = threading.RLock()
@@ -91,6 +114,9 @@ class CircuitBreakerManager:
         self._breakers: dict[str, BaseCircuitBreaker] = {}
         self._routes: dict[str, _Route] = {}
         self._ordered: tuple[BaseCircuitBreaker, ...] = ()
+        # Breakers with their routes, replaced as one tuple so that a reader racing
+        # add/remove_breaker always sees a consistent pair.
+        self._routed: tuple[tuple[BaseCircuitBreaker, _Route], ...] = ()
         self._rate_breakers: tuple[OrderRateCircuitBreaker, ...] = ()
         self._listeners = ListenerSet()
         # Fast path: True only while every breaker is known to allow trading and nothing can
@@ -110,7 +136,7 @@ class CircuitBreakerManager:
             adopt = getattr(self._store, "add_remote_adopter", None)
             if adopt is not None:
                 adopt(self._adopt_remote)
-        for breaker in breakers:
+        for breaker in initial:
             self.add_breaker(breaker)
         if self._store is not None and "manual" not in self._breakers:
             # A kill switch thrown before this process started still stops it.
@@ -192,6 +218,7 @@ class CircuitBreakerManager:
 
     def _rebuild(self) -> None:
         self._ordered = tuple(self._breakers.values())
+        self._routed = tuple((b, self._routes[b.name]) for b in self._ordered)
         self._rate_breakers = tuple(
             sorted(
                 (b for b in self._ordered if isinstance(b, OrderRateCircuitBreaker)),
@@ -236,10 +263,12 @@ class CircuitBreakerManager:
     ) -> list[tuple[BaseCircuitBreaker, _Route, dict[str, Any]]]:
         """Each breaker with the observations it accepts, validated: a refused observation
         (unknown keyword or bad value) raises before any breaker has seen any of them."""
+        routed = self._routed
+        if not observations:
+            return [(breaker, route, _NO_OBSERVATIONS) for breaker, route in routed]
         plan = []
         unknown = set(observations)
-        for breaker in self._ordered:
-            route = self._routes[breaker.name]
+        for breaker, route in routed:
             if route.any_keyword:
                 given = dict(observations)
             else:
@@ -251,7 +280,7 @@ class CircuitBreakerManager:
                 if convert is not None and value is not None:
                     given[key] = convert(value, key)
             plan.append((breaker, route, given))
-        if unknown and self._ordered:
+        if unknown and routed:
             name = sorted(unknown)[0]
             raise InvalidInputError(
                 name, observations[name], "no breaker in this manager accepts this observation"
@@ -362,6 +391,10 @@ class CircuitBreakerManager:
         order window still do. ``details`` (e.g. the order's symbol and side) are added to
         the ``order_refused`` event.
         """
+        # Strictly a bool: a truthy string such as "False" must not bypass the risk breakers.
+        if type(reduce_only) is not bool:
+            raise InvalidTypeError("reduce_only", reduce_only, "must be True or False")
+        details = _checked_details(details)
         store_reason = self._store_blocking()
         if store_reason is not None:
             # Fail-closed: without the store no process can know about a kill switch.
@@ -446,7 +479,13 @@ class CircuitBreakerManager:
     ) -> None:
         """Emit an ``order_refused`` event for an order refused outside :meth:`admit_order`
         (e.g. by an engine that is paused or only reduces positions)."""
-        self._refuse(to_text(reason, "reason"), details, blocking)
+        reason = to_text(reason, "reason")
+        details = _checked_details(details)
+        if blocking is not None and not (
+            isinstance(blocking, list | tuple) and all(isinstance(b, str) for b in blocking)
+        ):
+            raise InvalidTypeError("blocking", blocking, "must be a list of strings")
+        self._refuse(reason, details, blocking)
 
     def _refuse(
         self,
@@ -472,6 +511,8 @@ class CircuitBreakerManager:
 
     def record_error(self, error: Any = None, *, category: str | None = None) -> bool:
         """Record an error in every error-rate breaker; returns whether any counted it."""
+        if category is not None:
+            category = to_text(category, "category")
         counted = False
         for breaker in self._ordered:
             if isinstance(breaker, ErrorRateCircuitBreaker):
@@ -486,6 +527,10 @@ class CircuitBreakerManager:
 
     def reset_all(self, operator: str | None = None, reason: str | None = None) -> None:
         """Reset every tripped or halted breaker (use with caution)."""
+        if operator is not None:
+            operator = to_text(operator, "operator")
+        if reason is not None:
+            reason = to_text(reason, "reason")
         for breaker in self._ordered:
             if breaker.state is not CircuitBreakerState.NORMAL:
                 breaker.reset(operator=operator, reason=reason)

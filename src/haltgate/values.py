@@ -100,8 +100,9 @@ def to_fraction(value: Any, name: str) -> Decimal:
     return result
 
 
-def to_count(value: Any, name: str, *, minimum: int = 1) -> int:
-    """A whole number ``>= minimum`` (``bool`` and non-integral values are refused)."""
+def to_count(value: Any, name: str, *, minimum: int = 1, maximum: int | None = None) -> int:
+    """A whole number ``>= minimum`` (and ``<= maximum``, by default below 1E+30); ``bool``
+    and non-integral values are refused."""
     if isinstance(value, bool) or value is None:
         raise InvalidTypeError(name, value, "must be a whole number")
     if isinstance(value, int):
@@ -115,6 +116,10 @@ def to_count(value: Any, name: str, *, minimum: int = 1) -> int:
         raise InvalidTypeError(name, value, "must be a whole number")
     if result < minimum:
         raise InvalidInputError(name, value, f"must be at least {minimum}")
+    if maximum is not None and result > maximum:
+        raise InvalidInputError(name, value, f"must be at most {maximum}")
+    if result >= MAX_MAGNITUDE:
+        raise InvalidInputError(name, value, "out of range (must be below 1E+30)")
     return result
 
 

@@ -1,10 +1,10 @@
 """Sliding windows over monotonic time, shared by every rate-like breaker.
 
 Windows are half-open: an event at time ``t`` is counted while
-``now - window_seconds < t <= now``. Memory stays bounded however many events arrive:
-events at the same instant share one entry, and once a window holds more events than
-``compact_above`` nearby entries are merged onto the later time, which can only keep an
-event counted a little longer (never shorter).
+``now - window_seconds < t <= now`` (exactly, to the microsecond). Memory stays bounded
+however many events arrive: events at the same instant share one entry, and once a window
+holds more events than ``compact_above`` nearby entries are merged onto the later time,
+which can only keep an event counted a little longer (never shorter).
 """
 
 from __future__ import annotations
@@ -17,29 +17,48 @@ from typing import Any
 __all__ = ["RollingMax", "SlidingWindowCounter"]
 
 
+def _micros(seconds: float) -> int:
+    """Monotonic seconds as whole microseconds, so that window boundaries compare exactly
+    (``10.005 + 20.0`` is ``30.005000000000003`` in floats)."""
+    return round(seconds * 1_000_000)
+
+
 class SlidingWindowCounter:
     """Counts events in the last ``window_seconds`` of monotonic time. Not thread-safe:
-    the owning breaker holds its lock around every call."""
+    the owning breaker holds its lock around every call.
 
-    __slots__ = ("_count", "_entries", "_resolution", "compact_above", "window_seconds")
+    Times are given in float seconds and kept as whole microseconds, so the half-open
+    boundary is exact to the microsecond whatever the float rounding.
+    """
+
+    __slots__ = (
+        "_count",
+        "_entries",
+        "_resolution",
+        "_window",
+        "compact_above",
+        "window_seconds",
+    )
 
     def __init__(self, window_seconds: float, *, compact_above: int | None = None) -> None:
         self.window_seconds = float(window_seconds)
+        # At least one microsecond: a shorter window could not count anything.
+        self._window = max(1, _micros(self.window_seconds))
         self.compact_above = compact_above
         # 4096 entries per window at most once compaction is active.
-        self._resolution = self.window_seconds / 4096.0
-        self._entries: deque[list[Any]] = deque()  # [t, n, tag]
+        self._resolution = max(1, self._window // 4096)
+        self._entries: deque[list[Any]] = deque()  # [t in microseconds, n, tag]
         self._count = 0
 
-    def _expire(self, now: float) -> None:
-        horizon = now - self.window_seconds
+    def _expire(self, now: int) -> None:
+        window = self._window
         entries = self._entries
-        while entries and entries[0][0] <= horizon:
+        while entries and entries[0][0] + window <= now:
             self._count -= entries.popleft()[1]
 
     def count(self, now: float) -> int:
         """Events counted at ``now``."""
-        self._expire(now)
+        self._expire(_micros(now))
         return self._count
 
     def upper_bound(self) -> int:
@@ -49,26 +68,27 @@ class SlidingWindowCounter:
 
     def add(self, now: float, n: int = 1, tag: Hashable = None) -> int:
         """Record ``n`` events at ``now``; returns the new count."""
-        self._expire(now)
+        at = _micros(now)
+        self._expire(at)
         entries = self._entries
         if entries:
             last = entries[-1]
             if last[2] == tag and (
-                last[0] == now
+                last[0] == at
                 or (
                     self.compact_above is not None
                     and self._count >= self.compact_above
                     # Same grid cell only: merging whenever the previous (already moved)
                     # entry is near would chain a steady stream into one entry that never
                     # expires. Within a cell an event stays counted < resolution longer.
-                    and now // self._resolution == last[0] // self._resolution
+                    and at // self._resolution == last[0] // self._resolution
                 )
             ):
-                last[0] = max(last[0], now)
+                last[0] = max(last[0], at)
                 last[1] += n
                 self._count += n
                 return self._count
-        entries.append([now, n, tag])
+        entries.append([at, n, tag])
         self._count += n
         return self._count
 
@@ -82,8 +102,9 @@ class SlidingWindowCounter:
 
     def remove_latest(self, at: float) -> bool:
         """Undo one event recorded at ``at`` (a reservation rolled back)."""
+        when = _micros(at)
         for entry in reversed(self._entries):
-            if entry[0] == at:
+            if entry[0] == when:
                 entry[1] -= 1
                 self._count -= 1
                 if entry[1] == 0:
@@ -94,19 +115,19 @@ class SlidingWindowCounter:
     def frees_at(self, limit: int, now: float) -> float | None:
         """The monotonic time at which the count falls below ``limit`` if nothing is added,
         or ``None`` when it is already below."""
-        self._expire(now)
+        self._expire(_micros(now))
         excess = self._count - limit + 1
         if excess <= 0:
             return None
         for t, n, _tag in self._entries:
             excess -= n
             if excess <= 0:
-                return float(t) + self.window_seconds
+                return (int(t) + self._window) / 1_000_000
         return now  # pragma: no cover - counts are consistent
 
     def tags(self, now: float) -> dict[str, int]:
         """Counts per tag within the window."""
-        self._expire(now)
+        self._expire(_micros(now))
         counter: Counter[str] = Counter()
         for _t, n, tag in self._entries:
             counter[str(tag)] += n

@@ -256,3 +256,16 @@ def test_connection_reset_restarts_the_timeout(clock: ManualClock) -> None:
     assert not breaker.is_tripped
     clock.advance(10)
     assert not breaker.is_tripped
+
+
+def test_heartbeat_clearing_a_timeout_keeps_the_failure_count(clock: ManualClock) -> None:
+    breaker = ConnectionCircuitBreaker(failure_threshold=3, timeout_seconds=5, clock=clock)
+    breaker.record_failure()
+    breaker.record_failure()
+    clock.advance(6)
+    assert breaker.is_tripped
+    breaker.heartbeat()
+    assert not breaker.is_tripped
+    assert breaker.get_consecutive_failures() == 2  # a heartbeat is not a success
+    breaker.record_failure()
+    assert breaker.is_tripped

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -172,7 +172,6 @@ def test_calendar_from_its_config_spelling(clock: ManualClock) -> None:
 
 
 def test_exchange_calendar_sessions(clock: ManualClock) -> None:
-    pytest.importorskip("exchange_calendars")
     clock.set(datetime(2025, 7, 3, 15, 0, tzinfo=UTC))  # Thursday, early close at 13:00 ET
     breaker = DailyLossCircuitBreaker(max_daily_loss=100, calendar="XNYS", clock=clock)
     breaker.update(1000)
@@ -185,3 +184,48 @@ def test_exchange_calendar_sessions(clock: ManualClock) -> None:
     clock.set(datetime(2025, 7, 7, 13, 30, tzinfo=UTC))  # Monday open
     assert not breaker.is_tripped
     assert breaker.get_start_of_day_value() is None
+
+
+def test_percentage_limit_from_a_baseline_at_or_below_zero(clock: ManualClock) -> None:
+    breaker = DailyLossCircuitBreaker(max_daily_loss_pct="0.10", clock=clock)
+    assert breaker.can_trade(current_portfolio_value=-100)  # no loss yet: not tripped
+    assert breaker.limit() == 0
+    assert breaker.can_trade(current_portfolio_value=-50)  # a gain
+    assert not breaker.can_trade(current_portfolio_value="-100.01")  # any loss trips
+
+
+@pytest.mark.parametrize(
+    ("tripped_at", "roll_utc"),
+    [
+        # Saturday 8 March 2025 (EST) → the roll on Sunday 9 March is 17:00 EDT = 21:00 UTC.
+        (datetime(2025, 3, 8, 23, 0, tzinfo=UTC), datetime(2025, 3, 9, 21, 0, tzinfo=UTC)),
+        # Saturday 1 November 2025 (EDT) → Sunday 2 November 17:00 EST = 22:00 UTC.
+        (datetime(2025, 11, 1, 22, 0, tzinfo=UTC), datetime(2025, 11, 2, 22, 0, tzinfo=UTC)),
+    ],
+)
+def test_roll_calendar_clears_at_17_local_across_dst(
+    clock: ManualClock, tripped_at: datetime, roll_utc: datetime
+) -> None:
+    clock.set(tripped_at)
+    breaker = DailyLossCircuitBreaker(
+        max_daily_loss=100, calendar=DailyRollCalendar("America/New_York", "17:00"), clock=clock
+    )
+    breaker.update(1000)
+    breaker.update(899)
+    assert breaker.is_tripped
+    clock.set(roll_utc - timedelta(microseconds=1))
+    assert breaker.is_tripped
+    clock.set(roll_utc)
+    assert not breaker.is_tripped
+    assert breaker.get_start_of_day_value() is None
+
+
+def test_wall_time_stepping_back_never_rolls_the_session(clock: ManualClock) -> None:
+    breaker = DailyLossCircuitBreaker(max_daily_loss=100, clock=clock)
+    breaker.update(1000)
+    breaker.update(800)
+    clock.set(datetime(2025, 3, 2, 12, 0, tzinfo=UTC))  # back into the previous UTC day
+    assert breaker.is_tripped
+    assert breaker.get_start_of_day_value() == 1000
+    clock.set(datetime(2025, 3, 4, 0, 0, tzinfo=UTC))  # forward into a new session
+    assert not breaker.is_tripped

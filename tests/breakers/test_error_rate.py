@@ -127,3 +127,31 @@ def test_errors_during_a_halt_are_counted_but_do_not_change_the_halt(clock: Manu
     assert breaker.state is CircuitBreakerState.MANUALLY_HALTED
     assert breaker.get_trip_reason() == "maintenance"
     assert breaker.get_error_count() == 2
+
+
+def test_self_clear_keeps_the_errors_still_in_the_window(clock: ManualClock) -> None:
+    """Regression: clearing by itself used to forget the window, so a burst right after
+    the clear could not trip the breaker."""
+    breaker = make(clock, n=2, window=20)
+    breaker.record_error()
+    breaker.record_error()
+    clock.advance(10)
+    breaker.record_error()  # 3 > 2: tripped
+    clock.advance(10)  # the first two leave; one error (at 10) is still in the window
+    assert breaker.state is CircuitBreakerState.NORMAL
+    assert breaker.get_error_count() == 1
+    breaker.record_error()
+    assert breaker.can_trade()  # 2: within the limit
+    breaker.record_error()
+    assert not breaker.can_trade()  # 3 errors within 20 s: tripped again
+
+
+def test_exact_boundary_with_fractional_times(clock: ManualClock) -> None:
+    breaker = make(clock, n=1, window=20)
+    clock.advance(10)
+    clock.advance("0.005")
+    breaker.record_error()
+    breaker.record_error()
+    clock.advance(20)  # now = 30.005: the errors at 10.005 leave exactly now
+    assert breaker.get_error_count() == 0
+    assert breaker.state is CircuitBreakerState.NORMAL

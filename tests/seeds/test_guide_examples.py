@@ -685,7 +685,8 @@ def test_monitor_breaker_status(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_log_all_breaker_events(tmp_path: Path) -> None:
-    pd = pytest.importorskip("pandas")  # the example's own dependency (installed in CI)
+    import pandas as pd  # the example's own dependency (the calendars extra brings it)
+
     log_file = tmp_path / "circuit_breakers.log"
 
     def open_stand_in(path: str, mode: str = "r") -> Any:

@@ -190,7 +190,10 @@ def test_resync_on_reconnect_applies_a_change_whose_message_was_lost(redis_url: 
         time.sleep(0.1)
         assert manager.can_trade()  # no message: not seen yet
         writer._client.client_kill_filter(_type="pubsub")
-        wait_for(lambda: not manager.can_trade())
+        # While the subscriber reconnects the store is briefly unavailable (fail-closed), so
+        # can_trade() alone proves nothing: wait for the halt itself to be resynced.
+        wait_for(lambda: manager.get_trip_reasons() == {"manual": "halt while you were away"})
+        assert not manager.can_trade()
         assert manager.get_trip_reasons() == {"manual": "halt while you were away"}
     finally:
         writer.close()

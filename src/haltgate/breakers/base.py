@@ -91,6 +91,10 @@ class BaseCircuitBreaker:
     #: How ``can_trade`` validates each observation keyword (``converter(value, name)``),
     #: so the manager can refuse a bad observation before any breaker sees the others.
     _observations: ClassVar[Mapping[str, Callable[[Any, str], Any]]] = {}
+    #: Whether clearing by itself also runs :meth:`_on_reset` (the re-baseline of a reset by
+    #: hand). False where that would forget what is still measured, e.g. the errors still in
+    #: an error-rate window (the next error could then never trip it again).
+    _rebaseline_on_self_clear: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -257,7 +261,14 @@ class BaseCircuitBreaker:
             return False
         info = dict(details or {})
         info.setdefault("cause", "condition_cleared")
-        return self._reset_locked(cause, info, None, events, raise_on_store=False)
+        return self._reset_locked(
+            cause,
+            info,
+            None,
+            events,
+            raise_on_store=False,
+            rebaseline=type(self)._rebaseline_on_self_clear,
+        )
 
     def _warn(self, reason: str, details: Mapping[str, Any] | None = None) -> None:
         """Publish a warning event (no state change)."""
@@ -300,7 +311,8 @@ class BaseCircuitBreaker:
         """Subclasses override to clear or trip by time (lock held; append to ``events``)."""
 
     def _on_reset(self) -> None:
-        """Subclasses override to re-baseline on a reset; called with the lock held."""
+        """Subclasses override to re-baseline on a reset (by hand, from another process, and
+        on self-clearing unless ``_rebaseline_on_self_clear`` is False); lock held."""
 
     def _export_data(self) -> dict[str, Any]:
         """Breaker-specific state to persist (peak window, baseline...)."""
@@ -355,6 +367,7 @@ class BaseCircuitBreaker:
         events: list[BreakerEvent],
         *,
         raise_on_store: bool,
+        rebaseline: bool = True,
     ) -> bool:
         snapshot = self.export_state()
         prior_since = self._since
@@ -362,7 +375,8 @@ class BaseCircuitBreaker:
         if was is not None:
             details = {**details, "cleared_reason": was.reason}
         self._set(RESETTING, EventKind.RESET, reason, details, operator, events)
-        self._on_reset()
+        if rebaseline:
+            self._on_reset()
         self._set(NORMAL, EventKind.RESET, reason, details, operator, events)
         try:
             self._persist(events, permissive=True)

@@ -23,6 +23,7 @@ class ConnectionCircuitBreaker(BaseCircuitBreaker):
 
     _time_sensitive = True
     _pure_state_read = True
+    _rebaseline_on_self_clear = False
 
     def __init__(
         self,

@@ -108,7 +108,9 @@ class DailyLossCircuitBreaker(BaseCircuitBreaker):
             return self.max_daily_loss
         if self._baseline is None or self.max_daily_loss_pct is None:
             return None
-        return self.max_daily_loss_pct * self._baseline
+        # A fraction of nothing is nothing: from a baseline at or below zero, any further
+        # loss trips (a negative limit would trip with no loss at all).
+        return max(self.max_daily_loss_pct * self._baseline, _ZERO)
 
     def _check_locked(self, events: list[BreakerEvent]) -> None:
         if self._baseline is None or self._current is None:
@@ -139,6 +141,10 @@ class DailyLossCircuitBreaker(BaseCircuitBreaker):
     def _refresh_locked(self, events: list[BreakerEvent]) -> None:
         start = self.calendar.session_start(self._clock.now())
         if start == self._session:
+            return
+        if self._session is not None and start < self._session:
+            # Wall time stepped back (a clock correction, a replay jumping back): sessions
+            # only roll forward, so a trip is never cleared by going back in time.
             return
         first = self._session is None
         self._session = start

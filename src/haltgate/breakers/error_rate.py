@@ -49,6 +49,7 @@ class ErrorRateCircuitBreaker(BaseCircuitBreaker):
     """
 
     _pure_state_read = True
+    _rebaseline_on_self_clear = False
 
     def __init__(
         self,

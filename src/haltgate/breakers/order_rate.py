@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from ..clock import Clock
+from ..errors import InvalidTypeError
 from ..events import BreakerEvent
 from ..values import Number, to_count, to_seconds
 from ..windows import SlidingWindowCounter
@@ -40,6 +41,9 @@ class RateWindow(Protocol):
     def frees_at(self, limit: int) -> float | None:
         """Monotonic time when one more order will fit, ``None`` if one fits now."""
         ...
+
+
+_RATE_WINDOW_METHODS = ("count", "record", "reserve", "cancel", "frees_at")
 
 
 class LocalRateWindow:
@@ -103,6 +107,9 @@ class OrderRateCircuitBreaker(BaseCircuitBreaker):
 
     def use_window(self, window: RateWindow) -> None:
         """Count orders in ``window`` (e.g. one shared by many processes) from now on."""
+        missing = [m for m in _RATE_WINDOW_METHODS if not callable(getattr(window, m, None))]
+        if missing:
+            raise InvalidTypeError("window", window, f"must be a RateWindow (lacks {missing})")
         with self._lock:
             self._rate = window
 

@@ -10,13 +10,14 @@ from typing import Any
 from ..clock import Clock
 from ..errors import InvalidInputError
 from ..events import BreakerEvent
-from ..values import Number, to_count, to_decimal, to_positive, to_seconds
+from ..values import MAX_MAGNITUDE, Number, to_count, to_decimal, to_positive, to_seconds
 from .base import BaseCircuitBreaker
 from .state import BLOCKING_STATES, CircuitBreakerState, CircuitBreakerType
 
 __all__ = ["VolatilityCircuitBreaker"]
 
 _ZERO = Decimal(0)
+_MAX_LOOKBACK = 100_000
 
 
 class VolatilityCircuitBreaker(BaseCircuitBreaker):
@@ -43,7 +44,8 @@ class VolatilityCircuitBreaker(BaseCircuitBreaker):
         clock: Clock | None = None,
     ) -> None:
         threshold = to_positive(std_threshold, "std_threshold")
-        size = to_count(lookback, "lookback", minimum=2)
+        # Each return is judged in O(lookback): beyond this it is no longer "recent".
+        size = to_count(lookback, "lookback", minimum=2, maximum=_MAX_LOOKBACK)
         cooldown = to_seconds(cooldown_seconds, "cooldown_seconds", allow_zero=True)
         super().__init__(CircuitBreakerType.VOLATILITY, name=name, clock=clock)
         self.std_threshold = threshold
@@ -56,10 +58,13 @@ class VolatilityCircuitBreaker(BaseCircuitBreaker):
 
     def can_trade(self, price: Number | None = None, *, last_return: Number | None = None) -> bool:
         """Observe a price and/or a return (optional); True unless tripped or halted."""
-        if price is not None:
-            self.record_price(price)
-        if last_return is not None:
-            self.record_return(last_return)
+        # Both are validated before either is recorded: a refused call changes nothing.
+        checked_price = None if price is None else to_positive(price, "price")
+        checked_return = None if last_return is None else to_decimal(last_return, "last_return")
+        if checked_price is not None:
+            self.record_price(checked_price)
+        if checked_return is not None:
+            self.record_return(checked_return)
         return not self.is_tripped
 
     def record_price(self, price: Number) -> Decimal | None:
@@ -67,53 +72,63 @@ class VolatilityCircuitBreaker(BaseCircuitBreaker):
         value = to_decimal(price, "price")
         if value <= _ZERO:
             raise InvalidInputError("price", price, "must be greater than 0")
+        events: list[BreakerEvent] = []
         with self._lock:
             previous = self._last_price
+            ret = None if previous is None else value / previous - 1
+            if ret is not None and abs(ret) >= MAX_MAGNITUDE:
+                raise InvalidInputError("price", price, "implies a return out of range")
             self._last_price = value
-        if previous is None:
-            return None
-        ret = value / previous - 1
-        self.record_return(ret)
+            if ret is not None:
+                # Under the same lock as the price: concurrent prices give returns in order.
+                self._judge_locked(ret, events)
+        if events:
+            self._publish(events)
         return ret
 
     def record_return(self, value: Number) -> Decimal | None:
         """Observe a return; returns its distance from the look-back mean in standard
-        deviations (``None`` while the look-back is too short)."""
-        ret = to_decimal(value, "last_return")
+        deviations (``None`` while the look-back is too short or has no spread)."""
+        ret = to_decimal(value, "value")
         events: list[BreakerEvent] = []
-        z: Decimal | None = None
         with self._lock:
-            self._refresh_locked(events)
-            history = list(self._returns)
-            if len(history) >= 2:
-                n = len(history)
-                mean = sum(history, _ZERO) / n
-                variance = sum(((r - mean) ** 2 for r in history), _ZERO) / (n - 1)
-                std = variance.sqrt()
-                deviation = abs(ret - mean)
-                extreme = deviation > self.std_threshold * std
-                z = deviation / std if std > _ZERO else None
-                self._last_z = z
-                if extreme:
-                    self._last_extreme = self._clock.monotonic()
-                    if self._state is CircuitBreakerState.NORMAL:
-                        what = "inf" if z is None else f"{z:.2f}"
-                        self._trip_locked(
-                            f"Return {ret:.4%} is {what} standard deviations from the mean "
-                            f"{mean:.4%} (max {self.std_threshold})",
-                            {
-                                "threshold": self.std_threshold,
-                                "observed": z,
-                                "return": ret,
-                                "mean": mean,
-                                "std": std,
-                                "lookback": n,
-                            },
-                            events,
-                        )
-            self._returns.append(ret)
+            z = self._judge_locked(ret, events)
         if events:
             self._publish(events)
+        return z
+
+    def _judge_locked(self, ret: Decimal, events: list[BreakerEvent]) -> Decimal | None:
+        """Compare ``ret`` with the look-back, trip if extreme, then add it (lock held)."""
+        z: Decimal | None = None
+        self._refresh_locked(events)
+        history = list(self._returns)
+        if len(history) >= 2:
+            n = len(history)
+            mean = sum(history, _ZERO) / n
+            variance = sum(((r - mean) ** 2 for r in history), _ZERO) / (n - 1)
+            std = variance.sqrt()
+            deviation = abs(ret - mean)
+            extreme = deviation > self.std_threshold * std
+            z = deviation / std if std > _ZERO else None
+            self._last_z = z
+            if extreme:
+                self._last_extreme = self._clock.monotonic()
+                if self._state is CircuitBreakerState.NORMAL:
+                    what = "inf" if z is None else f"{z:.2f}"
+                    self._trip_locked(
+                        f"Return {ret:.4%} is {what} standard deviations from the mean "
+                        f"{mean:.4%} (max {self.std_threshold})",
+                        {
+                            "threshold": self.std_threshold,
+                            "observed": z,
+                            "return": ret,
+                            "mean": mean,
+                            "std": std,
+                            "lookback": n,
+                        },
+                        events,
+                    )
+        self._returns.append(ret)
         return z
 
     def _refresh_locked(self, events: list[BreakerEvent]) -> None:
