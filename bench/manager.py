@@ -108,6 +108,9 @@ def run_record_order(cfg: Config, result: Result) -> None:
             {"advance": edge_clock.advance, "mgr": edge, **ok},
         ),
         "refused": sync_batch("mgr.record_order()", {"mgr": runaway}),
+        # A yardstick of the machine's speed in the same rounds (absolute microseconds move
+        # with the load of a shared machine; this ratio much less).
+        "f()": sync_batch("f()", {"f": f}),
     }
     started = time.monotonic()
     times = interleave(variants, cfg.rounds, batch)
@@ -130,10 +133,20 @@ def run_record_order(cfg: Config, result: Result) -> None:
         "edge_net": edge_net,
         "medians": figures,
     }
+    bare = times["f()"]
+    in_calls = {
+        "system": median_ratio(times["system"], bare)[0],
+        "roomy": median_ratio(roomy_net, bare)[0],
+        "edge": median_ratio(edge_net, bare)[0],
+    }
+    result.data["record_order"]["in_bare_calls"] = in_calls
     notes = [
-        f"{admitted:,} attempts, all admitted",
-        f"net of clock.advance ({fmt_us(median(times['advance 60']))}); each checked admitted",
-        f"net of clock.advance ({fmt_us(median(times['advance 6']))}); each checked admitted",
+        f"{admitted:,} attempts, all admitted; = {in_calls['system']:.0f} bare f() calls "
+        f"(f() {median(bare) * 1e9:.0f} ns in the same rounds)",
+        f"net of clock.advance ({fmt_us(median(times['advance 60']))}); each checked "
+        f"admitted; = {in_calls['roomy']:.0f} bare f() calls",
+        f"net of clock.advance ({fmt_us(median(times['advance 6']))}); each checked "
+        f"admitted; = {in_calls['edge']:.0f} bare f() calls",
     ]
     for (label, value), note in zip(figures.items(), notes, strict=True):
         result.rows.append(
