@@ -86,6 +86,10 @@ class BaseCircuitBreaker:
 
     #: State may change with time alone while NORMAL (e.g. a heartbeat timeout).
     _time_sensitive: ClassVar[bool] = False
+    #: Refresh whatever the state (e.g. sessions that roll by wall time).
+    _refresh_always: bool = False
+    #: Set per class: the class has time-driven logic in ``_refresh_locked``.
+    _has_refresh: ClassVar[bool] = False
     #: ``can_trade()`` of this class is a pure state read when given no observations.
     _pure_state_read: ClassVar[bool] = False
     #: How ``can_trade`` validates each observation keyword (``converter(value, name)``),
@@ -95,6 +99,10 @@ class BaseCircuitBreaker:
     #: hand). False where that would forget what is still measured, e.g. the errors still in
     #: an error-rate window (the next error could then never trip it again).
     _rebaseline_on_self_clear: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._has_refresh = cls._refresh_locked is not BaseCircuitBreaker._refresh_locked
 
     def __init__(
         self,
@@ -123,6 +131,8 @@ class BaseCircuitBreaker:
         self._sink: BreakerSink | None = None
         # A self-clearing trip restored from a store is held until this monotonic time.
         self._hold_until = 0.0
+        # Set while a reset is being written to the store (see _reset_locked).
+        self._pending_reset: datetime | None = None
         self._tripped_mono = 0.0
 
     def _set_clock(self, clock: Clock) -> None:
@@ -300,12 +310,24 @@ class BaseCircuitBreaker:
 
     def _refresh(self) -> None:
         """Re-check time-driven conditions (self-clearing, session roll, timeouts)."""
-        if self._state is not NORMAL or self._time_sensitive:
-            events: list[BreakerEvent] = []
-            with self._lock:
-                self._refresh_locked(events)
-            if events:
-                self._publish(events)
+        if self._has_refresh and (
+            self._refresh_always or self._time_sensitive or self._state is not NORMAL
+        ):
+            self._refresh_now()
+
+    def _refresh_now(self) -> None:
+        # Never wait for the lock: a thread holding it is changing this breaker right now
+        # (perhaps writing to the store), and the state as it stands is the safe answer.
+        # Only clearing can be deferred this way; trips happen under the lock anyway.
+        if not self._lock.acquire(blocking=False):
+            return
+        events: list[BreakerEvent] = []
+        try:
+            self._refresh_locked(events)
+        finally:
+            self._lock.release()
+        if events:
+            self._publish(events)
 
     def _refresh_locked(self, events: list[BreakerEvent]) -> None:
         """Subclasses override to clear or trip by time (lock held; append to ``events``)."""
@@ -326,6 +348,28 @@ class BaseCircuitBreaker:
         return 0.0
 
     # ------------------------------------------------------------------ machinery
+    def _event(
+        self,
+        kind: EventKind,
+        previous: CircuitBreakerState,
+        state: CircuitBreakerState,
+        reason: str | None,
+        details: dict[str, Any],
+        operator: str | None,
+        now: datetime,
+    ) -> BreakerEvent:
+        return BreakerEvent(
+            kind=kind,
+            breaker_name=self.name,
+            breaker_type=self.breaker_type,
+            previous_state=previous,
+            state=state,
+            reason=reason,
+            timestamp=now,
+            details=details,
+            operator=operator,
+        )
+
     def _set(
         self,
         state: CircuitBreakerState,
@@ -343,19 +387,7 @@ class BaseCircuitBreaker:
             self._trip_info = TripInfo(reason or "", details, operator, now)
         elif state is NORMAL:
             self._trip_info = None
-        events.append(
-            BreakerEvent(
-                kind=kind,
-                breaker_name=self.name,
-                breaker_type=self.breaker_type,
-                previous_state=previous,
-                state=state,
-                reason=reason,
-                timestamp=now,
-                details=details,
-                operator=operator,
-            )
-        )
+        events.append(self._event(kind, previous, state, reason, details, operator, now))
         for watcher in self._watchers:
             watcher(self)
 
@@ -369,26 +401,37 @@ class BaseCircuitBreaker:
         raise_on_store: bool,
         rebaseline: bool = True,
     ) -> bool:
+        # Readers that take no lock (can_trade, the manager's fast path) must never see a
+        # reset the store may still refuse: ``_state`` keeps the blocking state until the
+        # store has the reset; meanwhile export_state() reports the pending NORMAL.
         snapshot = self.export_state()
-        prior_since = self._since
+        previous = self._state
         was = self._trip_info
         if was is not None:
             details = {**details, "cleared_reason": was.reason}
-        self._set(RESETTING, EventKind.RESET, reason, details, operator, events)
+        now = self._clock.now()
+        added = [
+            self._event(EventKind.RESET, previous, RESETTING, reason, details, operator, now),
+            self._event(EventKind.RESET, RESETTING, NORMAL, reason, details, operator, now),
+        ]
         if rebaseline:
             self._on_reset()
-        self._set(NORMAL, EventKind.RESET, reason, details, operator, events)
+        self._pending_reset = now
         try:
-            self._persist(events, permissive=True)
+            self._persist(added, permissive=True)
         except StoreUnavailableError:
-            self.import_state(snapshot)
-            self._since = prior_since
-            events.clear()
-            for watcher in self._watchers:
-                watcher(self)
+            self._pending_reset = None
+            self._import_data(snapshot.get("data") or {})
             if raise_on_store:
                 raise
             return False
+        self._pending_reset = None
+        self._state = NORMAL
+        self._since = now
+        self._trip_info = None
+        events.extend(added)
+        for watcher in self._watchers:
+            watcher(self)
         return True
 
     def _persist(self, events: list[BreakerEvent], *, permissive: bool) -> None:
@@ -430,12 +473,14 @@ class BaseCircuitBreaker:
     def export_state(self) -> dict[str, Any]:
         """A JSON-friendly snapshot: state, trip info and breaker-specific data."""
         with self._lock:
-            info = self._trip_info
+            pending = self._pending_reset
+            info = None if pending is not None else self._trip_info
+            since = pending if pending is not None else self._since
             return {
                 "name": self.name,
                 "type": self.breaker_type.value,
-                "state": self._state.value,
-                "since": self._since.isoformat() if self._since else None,
+                "state": NORMAL.value if pending is not None else self._state.value,
+                "since": since.isoformat() if since else None,
                 "trip": None
                 if info is None
                 else {

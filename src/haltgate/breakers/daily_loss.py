@@ -31,6 +31,8 @@ class DailyLossCircuitBreaker(BaseCircuitBreaker):
     """
 
     _pure_state_read = True
+    # Sessions roll by wall time whatever the state.
+    _refresh_always = True
     _observations = {"current_portfolio_value": to_decimal, "start_of_day_value": to_decimal}
 
     def __init__(
@@ -154,14 +156,6 @@ class DailyLossCircuitBreaker(BaseCircuitBreaker):
             self._clear_locked(
                 "new trading session", {"cause": "new_session", "session_start": start}, events
             )
-
-    def _refresh(self) -> None:
-        # Sessions roll by wall time whatever the state, so always re-check (cheaply).
-        events: list[BreakerEvent] = []
-        with self._lock:
-            self._refresh_locked(events)
-        if events:
-            self._publish(events)
 
     def get_current_daily_loss(self) -> Decimal:
         """Loss since the start of the session (positive = losing; 0 before any value)."""

@@ -97,6 +97,8 @@ class ThresholdCircuitBreaker(BaseCircuitBreaker):
         self.warning = level
         self.recovery_seconds = recovery
         self.calendar = cal
+        # Sessions roll by wall time whatever the state, when there are sessions.
+        self._refresh_always = cal is not None
         self.label = text
         self._last: Decimal | None = None
         self._last_breach = float("-inf")
@@ -171,17 +173,6 @@ class ThresholdCircuitBreaker(BaseCircuitBreaker):
         return ok
 
     # ------------------------------------------------------------------ time-driven clearing
-    def _refresh(self) -> None:
-        if self.calendar is None:
-            super()._refresh()
-            return
-        # Sessions roll by wall time whatever the state, so always re-check (cheaply).
-        events: list[BreakerEvent] = []
-        with self._lock:
-            self._refresh_locked(events)
-        if events:
-            self._publish(events)
-
     def _refresh_locked(self, events: list[BreakerEvent]) -> None:
         if self.calendar is not None:
             start = self.calendar.session_start(self._clock.now())
