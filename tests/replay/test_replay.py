@@ -293,5 +293,6 @@ def test_plotted_peak_is_the_look_back_high_of_every_row() -> None:
         # The breaker keeps per-minute maxima: a minute counts while any part of it is
         # inside the day, so the high is over rows from the start of that minute on.
         horizon = (int((ts - 86400) // 60)) * 60
-        expected = max(v for t, v in zip(times[: i + 1], values[: i + 1]) if t >= horizon)
+        window = zip(times[: i + 1], values[: i + 1], strict=True)
+        expected = max(v for t, v in window if t >= horizon)
         assert current[1] == pytest.approx(expected), (ts, current, expected)
