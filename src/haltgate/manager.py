@@ -54,6 +54,9 @@ class _Route:
     call_bare: bool
 
 
+_Plan = tuple[BaseCircuitBreaker, _Route, tuple[str, ...]]
+
+
 def _route_for(breaker: BaseCircuitBreaker) -> _Route:
     try:
         signature = inspect.signature(breaker.can_trade)
@@ -117,6 +120,9 @@ class CircuitBreakerManager:
         # Breakers with their routes, replaced as one tuple so that a reader racing
         # add/remove_breaker always sees a consistent pair.
         self._routed: tuple[tuple[BaseCircuitBreaker, _Route], ...] = ()
+        # Per set of observation keywords: which keywords each breaker takes (rebuilt with
+        # the breakers, so the routing is worked out once, not on every check).
+        self._plans: dict[frozenset[str], tuple[_Plan, ...]] = {}
         self._rate_breakers: tuple[OrderRateCircuitBreaker, ...] = ()
         self._listeners = ListenerSet()
         # Fast path: True only while every breaker is known to allow trading and nothing can
@@ -219,6 +225,7 @@ class CircuitBreakerManager:
     def _rebuild(self) -> None:
         self._ordered = tuple(self._breakers.values())
         self._routed = tuple((b, self._routes[b.name]) for b in self._ordered)
+        self._plans = {}
         self._rate_breakers = tuple(
             sorted(
                 (b for b in self._ordered if isinstance(b, OrderRateCircuitBreaker)),
@@ -266,26 +273,45 @@ class CircuitBreakerManager:
         routed = self._routed
         if not observations:
             return [(breaker, route, _NO_OBSERVATIONS) for breaker, route in routed]
-        plan = []
-        unknown = set(observations)
-        for breaker, route in routed:
-            if route.any_keyword:
-                given = dict(observations)
-            else:
-                given = {k: v for k, v in observations.items() if k in route.accepts}
-            unknown.difference_update(given)
+        plans = self._plans
+        keys = frozenset(observations)
+        plan = plans.get(keys)
+        if plan is None:
+            plan = self._plan_for(keys, observations)
+            plans[keys] = plan
+        # Each value is converted once per converter, however many breakers take it.
+        converted: dict[tuple[str, Any], Any] = {}
+        routed_now = []
+        for breaker, route, names in plan:
             converters = type(breaker)._observations
-            for key, value in given.items():
+            given: dict[str, Any] = {}
+            for key in names:
+                value = observations[key]
                 convert = converters.get(key)
                 if convert is not None and value is not None:
-                    given[key] = convert(value, key)
-            plan.append((breaker, route, given))
-        if unknown and routed:
+                    slot = (key, convert)
+                    if slot in converted:
+                        value = converted[slot]
+                    else:
+                        value = converted[slot] = convert(value, key)
+                given[key] = value
+            routed_now.append((breaker, route, given))
+        return routed_now
+
+    def _plan_for(self, keys: frozenset[str], observations: dict[str, Any]) -> tuple[_Plan, ...]:
+        """Which of ``keys`` each breaker takes; refuses a keyword no breaker takes."""
+        plan = []
+        unknown = set(keys)
+        for breaker, route in self._routed:
+            names = tuple(sorted(keys if route.any_keyword else keys & route.accepts))
+            unknown.difference_update(names)
+            plan.append((breaker, route, names))
+        if unknown and self._routed:
             name = sorted(unknown)[0]
             raise InvalidInputError(
                 name, observations[name], "no breaker in this manager accepts this observation"
             )
-        return plan
+        return tuple(plan)
 
     def _evaluate(self, observations: dict[str, Any]) -> bool:
         generation = self._generation

@@ -46,6 +46,7 @@ from .clock import ManualClock
 from .errors import ConfigError, HaltgateError
 from .events import BreakerEvent, EventKind
 from .manager import CircuitBreakerManager
+from .windows import RollingMax
 
 __all__ = [
     "ReplayError",
@@ -551,19 +552,23 @@ def replay_rows(
                     b._state is _TRIPPED or b.get_order_count() >= b.max_orders_per_minute
                     for b in rate_breakers
                 )
-            if keep_series and peak_source is not None and not n & 0xFF:
-                set_clock(when if when is not None else fromts(ts, utc))
-                peak = peak_source.get_peak()
-                if peak is not None:
-                    peaks.append((ts, float(peak)))
         last = block[-1]
         block = list(islice(iterator, _BLOCK))
     end = row_time(last)
     set_clock(end)
     if keep_series and peak_source is not None:
-        peak = peak_source.get_peak()
-        if peak is not None:
-            peaks.append((last[2], float(peak)))
+        # The plotted peak is the drawdown look-back over every row, on the breaker's own
+        # primitive (the breaker itself is not fed rows that cannot matter, so its peak
+        # can lag inside a block). A replay never resets a latched breaker, so the two agree.
+        window = RollingMax(
+            peak_source._window.lookback_seconds, peak_source._window.bucket_seconds
+        )
+        shown: float | None = None
+        for ts, value in zip(times, values, strict=True):
+            peak = float(window.add(ts, Decimal(repr(value))))
+            if peak != shown:
+                peaks.append((ts, peak))
+                shown = peak
     result.rows = n
     result.start = row_time(first)
     result.end = end
@@ -697,6 +702,7 @@ def plot_replay(result: ReplayResult, path: str | Path, *, title: str | None = N
             color="#7a7a7a",
             linestyle="--",
             linewidth=1.0,
+            drawstyle="steps-post",
             label="peak (drawdown look-back)",
         )
     first_span = True
@@ -724,15 +730,19 @@ def plot_replay(result: ReplayResult, path: str | Path, *, title: str | None = N
             label="trip",
         )
         labelled: set[str] = set()
+        stacked: dict[float, int] = {}
         for e, xv, yv in zip(trips, tx / _DAY + epoch, values[idx], strict=True):
             if e.breaker in labelled:
                 continue  # name each breaker once: repeated labels pile up unreadably
             labelled.add(e.breaker)
+            # Trips at the same moment get their labels stacked, not printed over each other.
+            level = stacked.get(xv, 0)
+            stacked[xv] = level + 1
             ax.annotate(
                 e.breaker,
                 (xv, yv),
                 textcoords="offset points",
-                xytext=(0, 12),
+                xytext=(0, 12 + 13 * level),
                 ha="center",
                 fontsize=9,
                 color="#8b0000",

@@ -276,3 +276,23 @@ def test_decimal_values_reach_the_breakers_exactly() -> None:
         read_rows(io.StringIO(text)), [DrawdownCircuitBreaker(max_drawdown_pct=Decimal("0.1"))]
     )
     assert [e.timestamp.minute for e in result.events] == [2]
+
+
+def test_plotted_peak_is_the_look_back_high_of_every_row() -> None:
+    # A short look-back, so old highs must leave the plotted peak too.
+    text = _random_series(5, 4000)
+    breakers = [DrawdownCircuitBreaker(Decimal("0.5"), lookback_days=1)]
+    result = replay_rows(read_rows(io.StringIO(text)), breakers, keep_series=True)
+    steps = iter(result.peaks)
+    current = next(steps)
+    upcoming = next(steps, None)
+    times, values = list(result.times), list(result.values)
+    for i, ts in enumerate(times):
+        while upcoming is not None and upcoming[0] <= ts:
+            current, upcoming = upcoming, next(steps, None)
+        # The breaker keeps per-minute maxima: a minute counts while any part of it is
+        # inside the day, so the high is over rows from the start of that minute on.
+        horizon = (int((ts - 86400) // 60)) * 60
+        window = zip(times[: i + 1], values[: i + 1], strict=True)
+        expected = max(v for t, v in window if t >= horizon)
+        assert current[1] == pytest.approx(expected), (ts, current, expected)

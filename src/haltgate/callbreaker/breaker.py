@@ -85,23 +85,7 @@ class CircuitBreaker(CallStateMachine):
             except BaseException as exc:
                 self._finish_exception(epoch, 0.0, exc)
                 raise
-            now = self._monotonic()
-            # Same inlined success path as call_sync.
-            lock = self._lock
-            lock.acquire()
-            try:
-                self._successes += 1
-                if epoch == self._epoch:
-                    self._consecutive = 0
-                    window = self._window
-                    if now - window.group_first <= window.resolution:
-                        window.group_calls += 1
-                        if now > window.group_last:
-                            window.group_last = now
-                    else:
-                        window.start_group(now, 1, 0)
-            finally:
-                lock.release()
+            self._closed_success(epoch)
             return result
         epoch, start = self._admit()
         try:
@@ -123,24 +107,7 @@ class CircuitBreaker(CallStateMachine):
             except BaseException as exc:
                 self._finish_exception(epoch, 0.0, exc)
                 raise
-            now = self._monotonic()
-            # The success path of the CLOSED state, inlined: one clock read, one short lock
-            # (explicit acquire/release: a ``with`` block costs twice as much here).
-            lock = self._lock
-            lock.acquire()
-            try:
-                self._successes += 1
-                if epoch == self._epoch:
-                    self._consecutive = 0
-                    window = self._window
-                    if now - window.group_first <= window.resolution:
-                        window.group_calls += 1
-                        if now > window.group_last:
-                            window.group_last = now
-                    else:
-                        window.start_group(now, 1, 0)
-            finally:
-                lock.release()
+            self._closed_success(epoch)
             return result
         epoch, start = self._admit()
         try:

@@ -27,9 +27,10 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ..audit import to_jsonable
+from ..audit import AuditEntry, to_jsonable
 from ..errors import StoreUnavailableError
 from ..events import BreakerEvent, EventKind
 from ..values import to_seconds
@@ -338,6 +339,22 @@ class BackgroundStore(Store):
                     return
         finally:
             self._write_lock.release()
+
+    def append_audit(
+        self,
+        event: str,
+        *,
+        breaker: str | None = None,
+        operator: str | None = None,
+        payload: Mapping[str, Any] | None = None,
+        time: datetime | None = None,
+    ) -> AuditEntry:
+        """Append one audit entry under the write lock (the chain has one writer at a
+        time in this process)."""
+        with self._locked():
+            return super().append_audit(
+                event, breaker=breaker, operator=operator, payload=payload, time=time
+            )
 
     # ------------------------------------------------------------------ remote changes
     def _apply_remote(self, name: str, seq: int, snapshot: Mapping[str, Any]) -> None:

@@ -307,20 +307,6 @@ class SQLiteStore(BackgroundStore):
             previous = entry
         return added
 
-    def append_audit(
-        self,
-        event: str,
-        *,
-        breaker: str | None = None,
-        operator: str | None = None,
-        payload: Mapping[str, Any] | None = None,
-        time: datetime | None = None,
-    ) -> AuditEntry:
-        with self._locked():
-            return super().append_audit(
-                event, breaker=breaker, operator=operator, payload=payload, time=time
-            )
-
     def set_value(
         self,
         key: str,
