@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -529,3 +530,28 @@ def test_admit_order_reduce_only_must_be_a_real_bool(clock: ManualClock) -> None
     assert manager.get_breaker("order_rate").get_order_count() == 0  # type: ignore[union-attr]
     assert manager.admit_order() != []  # refused: risk breakers tripped
     assert manager.admit_order(reduce_only=True) == []  # a reducing order may go
+
+
+def test_refusal_log_is_throttled_but_every_event_is_delivered(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+
+    clock = ManualClock(datetime(2026, 1, 5, tzinfo=UTC))
+    manager = CircuitBreakerManager(clock=clock)
+    manager.add_breaker(OrderRateCircuitBreaker(max_orders_per_minute=1))
+    events: list[Any] = []
+    manager.add_listener(events.append)
+    assert manager.record_order()
+    with caplog.at_level(logging.WARNING, logger="haltgate.manager"):
+        refused = [manager.record_order() for _ in range(500)]
+        clock.advance(1)
+        manager.halt_all("stop", "ops")
+        refused.append(manager.record_order())
+    assert not any(refused)
+    lines = [r for r in caplog.records if r.getMessage() == "order_refused"]
+    # The first refusal at once, then one line a second with the count it stood for.
+    assert len(lines) == 2
+    assert lines[0].refused_since_last_log == 0  # type: ignore[attr-defined]
+    assert lines[1].refused_since_last_log == 499  # type: ignore[attr-defined]
+    assert sum(1 for e in events if e.kind == "order_refused") == 501

@@ -123,6 +123,8 @@ class CircuitBreakerManager:
         # Per set of observation keywords: which keywords each breaker takes (rebuilt with
         # the breakers, so the routing is worked out once, not on every check).
         self._plans: dict[frozenset[str], tuple[_Plan, ...]] = {}
+        self._refusal_logged_at = float("-inf")
+        self._refusals_unlogged = 0
         self._rate_breakers: tuple[OrderRateCircuitBreaker, ...] = ()
         self._listeners = ListenerSet()
         # Fast path: True only while every breaker is known to allow trading and nothing can
@@ -532,8 +534,24 @@ class CircuitBreakerManager:
                 "blocking": list(blocking) if blocking is not None else self.get_blocking_reasons(),
             },
         )
-        logger.warning("order_refused", extra={"reason": reason})
+        self._log_refusal(reason)
         self._listeners.emit(event)
+
+    def _log_refusal(self, reason: str) -> None:
+        # A runaway loop is refused thousands of times a second: log the first refusal at
+        # once, then at most one line per second carrying how many were refused meanwhile.
+        # Listeners still receive every order_refused event.
+        now = self._clock.monotonic()
+        with self._flag_lock:
+            if now - self._refusal_logged_at < 1.0:
+                self._refusals_unlogged += 1
+                return
+            suppressed = self._refusals_unlogged
+            self._refusals_unlogged = 0
+            self._refusal_logged_at = now
+        logger.warning(
+            "order_refused", extra={"reason": reason, "refused_since_last_log": suppressed}
+        )
 
     def record_error(self, error: Any = None, *, category: str | None = None) -> bool:
         """Record an error in every error-rate breaker; returns whether any counted it."""
