@@ -555,3 +555,27 @@ def test_refusal_log_is_throttled_but_every_event_is_delivered(
     assert lines[0].refused_since_last_log == 0  # type: ignore[attr-defined]
     assert lines[1].refused_since_last_log == 499  # type: ignore[attr-defined]
     assert sum(1 for e in events if e.kind == "order_refused") == 501
+
+
+def test_record_order_fast_path_still_sees_every_other_breaker() -> None:
+    # Orders that fill the window take the fast path to the window's own check; a trip or
+    # halt anywhere else must still refuse the very next order.
+    clock = ManualClock(datetime(2026, 1, 5, tzinfo=UTC))
+    manager = CircuitBreakerManager(clock=clock)
+    drawdown = DrawdownCircuitBreaker(Decimal("0.10"))
+    window = OrderRateCircuitBreaker(2, window_seconds=10)
+    for breaker in (drawdown, window, ManualCircuitBreaker()):
+        manager.add_breaker(breaker)
+    manager.can_trade(current_portfolio_value=100)
+    assert manager.record_order() and manager.record_order()  # fills the window
+    assert not manager.record_order()  # full: refused, and the window breaker trips
+    clock.advance(10)
+    assert manager.record_order()
+    manager.halt_all("stop", "ops")
+    assert not manager.record_order()
+    manager.reset("manual", operator="ops")
+    clock.advance(10)
+    assert manager.record_order()
+    drawdown.update(80)
+    assert not manager.record_order()
+    assert window.get_order_count() == 1

@@ -131,6 +131,11 @@ class CircuitBreakerManager:
         # change that without a breaker notifying us (see _changed).
         self._quiet = False
         self._generation = 0
+        # The same, for every breaker except the order windows: record_order() then goes
+        # straight to the windows' own atomic check-and-record (a window that fills up
+        # clears _quiet on every order, but not this).
+        self._quiet_others = False
+        self._others_generation = 0
         self._store = None
         # Manual breakers added because another process halted them (see _adopt_remote).
         self._adopted: set[str] = set()
@@ -253,10 +258,13 @@ class CircuitBreakerManager:
         store = self._store
         return None if store is None else store.blocking_reason()
 
-    def _changed(self, _breaker: BaseCircuitBreaker | None) -> None:
+    def _changed(self, breaker: BaseCircuitBreaker | None) -> None:
         with self._flag_lock:
             self._generation += 1
             self._quiet = False
+            if not isinstance(breaker, OrderRateCircuitBreaker):
+                self._others_generation += 1
+                self._quiet_others = False
 
     # ------------------------------------------------------------------ checks
     def can_trade(self, **observations: Any) -> bool:
@@ -317,11 +325,12 @@ class CircuitBreakerManager:
 
     def _evaluate(self, observations: dict[str, Any]) -> bool:
         generation = self._generation
-        ok = True
+        others_generation = self._others_generation
+        ok = others_ok = True
         may_be_quiet = True
         plan = self._route_observations(observations)
         if self._store_blocking() is not None:
-            ok = may_be_quiet = False
+            ok = others_ok = may_be_quiet = False
         for breaker, route, given in plan:
             if given and route.required <= given.keys():
                 allowed = breaker.can_trade(**given)
@@ -334,12 +343,16 @@ class CircuitBreakerManager:
                 allowed = not breaker._blocks()
             if not allowed:
                 ok = False
+                if not isinstance(breaker, OrderRateCircuitBreaker):
+                    others_ok = False
             if type(breaker)._time_sensitive:
                 may_be_quiet = False
-        if ok and may_be_quiet:
+        if may_be_quiet and others_ok:
             with self._flag_lock:
-                if self._generation == generation:
+                if ok and self._generation == generation:
                     self._quiet = True
+                if self._others_generation == others_generation:
+                    self._quiet_others = True
         return ok
 
     def accepts_observation(self, name: str) -> bool:
@@ -437,7 +450,7 @@ class CircuitBreakerManager:
             if halted:
                 self._refuse("trading is manually halted: " + "; ".join(halted), details, halted)
                 return halted
-        elif not self.can_trade():
+        elif not self._quiet_others and not self.can_trade():
             blocking = self.get_blocking_reasons() or ["trading is blocked"]
             self._refuse("trading is blocked: " + "; ".join(blocking), details, blocking)
             return blocking
