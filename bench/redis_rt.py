@@ -304,10 +304,15 @@ def run(cfg: Config) -> Result:
             script_text = getattr(sys.modules[store_cls.__module__], "_RATE_SCRIPT", None)
             if isinstance(script_text, str):
                 script = ping_client.register_script(script_text)
-                keys = [f"bench-raw-{os.getpid()}:w", f"bench-raw-{os.getpid()}:n"]
+                keys = [f"bench-raw-{os.getpid()}:w"]
                 variants["script"] = sync_batch(
-                    "script(keys=keys, args=args)",
-                    {"script": script, "keys": keys, "args": [100, 1000, 101]},
+                    "script(keys=keys, args=[100, 1000, 101, f'{pid}-{next(seq)}'])",
+                    {
+                        "script": script,
+                        "keys": keys,
+                        "pid": os.getpid(),
+                        "seq": itertools.count(),
+                    },
                 )
             variants["return 1"] = sync_batch(
                 "one()", {"one": ping_client.register_script(RETURN_ONE)}

@@ -13,6 +13,7 @@ import pytest
 
 from haltgate import (
     CircuitBreakerManager,
+    CircuitBreakerState,
     ManualCircuitBreaker,
     ManualClock,
     OrderRateCircuitBreaker,
@@ -413,5 +414,33 @@ def test_health_check_does_not_flap_while_the_trading_thread_is_busy(redis_url: 
             assert manager.can_trade()  # busy loop, as a trading process would
         assert changes == []
         assert store.available and store._pubsub is not None
+    finally:
+        manager.close()
+
+
+def test_a_full_window_frees_on_redis_time_without_asking_redis(redis_url: str) -> None:
+    manager = CircuitBreakerManager(breakers=[OrderRateCircuitBreaker(3, 0.3)], store=redis_url)
+    breaker = manager.get_breaker("order_rate")
+    assert isinstance(breaker, OrderRateCircuitBreaker)
+    window = breaker._rate
+    calls: list[int] = []
+    real_rate = manager.store._rate
+
+    def counted(*args: Any) -> Any:
+        calls.append(1)
+        return real_rate(*args)
+
+    manager.store._rate = counted
+    try:
+        assert [manager.record_order() for _ in range(3)] == [True, True, True]
+        assert len(calls) == 3
+        assert window.count() == 3 and window.frees_at(3) is not None
+        assert manager.can_trade() is False  # full: answered from the last reply
+        wait_for(lambda: breaker.can_trade(), timeout=2)  # the oldest order left
+        assert len(calls) == 3  # ... which needed no round trip
+        assert breaker.state is CircuitBreakerState.NORMAL
+        assert window.count() <= 2 and window.frees_at(3) is None
+        assert manager.record_order() is True
+        assert len(calls) == 4
     finally:
         manager.close()

@@ -18,11 +18,11 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import time
 import uuid
-from bisect import bisect_right
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -89,9 +89,12 @@ end
 return 1
 """
 
-# KEYS: window sorted set, member counter
-# ARGV: limit (-1 = record unconditionally), window in microseconds, how many timestamps
-#       to return. Half-open window: an order at t counts while now - window < t <= now.
+# KEYS: window sorted set
+# ARGV: limit (-1 = record unconditionally), window in microseconds, the breaker's limit,
+#       a member suffix unique to this call (process origin + local sequence,
+#       so no counter key is needed). Half-open window: an order at t counts while
+#       now - window < t <= now. The key expires one second after its newest order leaves
+#       the window, so it only needs a new expiry when an order is added.
 _RATE_SCRIPT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -102,18 +105,21 @@ local limit = tonumber(ARGV[1])
 local member = ''
 local admitted = 0
 if limit < 0 or count < limit then
-  local n = redis.call('INCR', KEYS[2])
-  member = string.format('%d-%d', now, n)
+  member = string.format('%d-', now) .. ARGV[4]
   redis.call('ZADD', KEYS[1], now, member)
+  redis.call('PEXPIRE', KEYS[1], math.floor(window / 1000) + 1000)
   count = count + 1
   admitted = 1
 end
-local ttl = math.floor(window / 1000) + 1000
-redis.call('PEXPIRE', KEYS[1], ttl)
-redis.call('PEXPIRE', KEYS[2], ttl)
-local keep = tonumber(ARGV[3])
-local recent = redis.call('ZRANGE', KEYS[1], -keep, -1, 'WITHSCORES')
-return {admitted, count, string.format('%d', now), member, recent}
+-- When the window is full, the time its oldest blocking order leaves (the breaker's
+-- limit-th newest order): all a process needs to answer "is it full?" without asking.
+local limit_of_breaker = tonumber(ARGV[3])
+local frees = ''
+if count >= limit_of_breaker then
+  local entry = redis.call('ZRANGE', KEYS[1], -limit_of_breaker, -limit_of_breaker, 'WITHSCORES')
+  frees = entry[2]
+end
+return {admitted, count, string.format('%d', now), member, frees}
 """
 
 
@@ -172,6 +178,7 @@ class RedisStore(BackgroundStore):
             protocol=2,
         )
         self._origin = uuid.uuid4().hex
+        self._member_seq = itertools.count(1)
         self._channel = f"{namespace}:changes"
         self._write_script = self._client.register_script(_WRITE_SCRIPT)
         self._soft_script = self._client.register_script(_SOFT_SCRIPT)
@@ -375,8 +382,13 @@ class RedisStore(BackgroundStore):
         reply: list[Any] = self._call(
             "record order",
             self._rate_script,
-            keys=[self._key("rate", name), self._key("rate", name, "n")],
-            args=[limit, round(window_seconds * 1_000_000), max(keep, 1)],
+            keys=[self._key("rate", name)],
+            args=[
+                limit,
+                round(window_seconds * 1_000_000),
+                max(keep, 1),
+                f"{self._origin}-{next(self._member_seq)}",
+            ],
         )
         return reply
 
@@ -488,10 +500,12 @@ class RedisRateWindow:
         self._limit = int(getattr(breaker, "max_orders_per_minute", 1))
         self._clock: Clock = breaker.clock
         self._local = LocalRateWindow(self._window, self._clock, compact_above=self._limit)
-        # From the last script reply: order times (Redis seconds), and Redis time minus
-        # this host's real monotonic clock (the window runs on Redis time, not on the
-        # breaker's clock, which may be a ManualClock).
-        self._times: list[float] = []
+        # From the last script reply: the count, when a full window frees a slot (Redis
+        # seconds, None when not full), and Redis time minus this host's real monotonic
+        # clock (the window runs on Redis time, not on the breaker's clock, which may be a
+        # ManualClock).
+        self._count = 0
+        self._frees: float | None = None
         self._offset = 0.0
 
     def _redis_now(self) -> float:
@@ -504,25 +518,28 @@ class RedisRateWindow:
                 return None
             raise StoreUnavailableError(store._down_reason)
         try:
-            reply = store._rate(self._name, limit, self._window, self._limit + 1)
+            reply = store._rate(self._name, limit, self._window, self._limit)
         except StoreUnavailableError:
             if store.fail_open:
                 return None
             raise
         now = int(reply[2]) / 1_000_000
         self._offset = now - time.monotonic()
-        recent = reply[4]
-        self._times = sorted(
-            int(float(recent[i + 1])) / 1_000_000 for i in range(0, len(recent), 2)
-        )
+        self._count = int(reply[1])
+        frees = reply[4]
+        self._frees = int(float(frees)) / 1_000_000 + self._window if frees else None
         return reply
 
     def count(self) -> int:
         """Orders in the window, from the last reply (no I/O)."""
         if self._store._down_reason is not None and self._store.fail_open:
             return self._local.count()
-        cutoff = self._redis_now() - self._window
-        return len(self._times) - bisect_right(self._times, cutoff)
+        frees = self._frees
+        if frees is not None and self._redis_now() >= frees:
+            # The blocking order has left: at most limit - 1 remain (an upper bound; the
+            # next reply has the exact count, including other processes' orders).
+            return min(self._count, self._limit - 1)
+        return self._count
 
     def record(self) -> int:
         """Record one order unconditionally (one round trip)."""
@@ -547,18 +564,15 @@ class RedisRateWindow:
             return
         if isinstance(token, str):
             self._store._cancel(self._name, token)
-            stamp = int(token.split("-", 1)[0]) / 1_000_000
-            if stamp in self._times:
-                self._times.remove(stamp)
+            self._count = max(self._count - 1, 0)
+            if self._count < self._limit:
+                self._frees = None
 
     def frees_at(self, limit: int) -> float | None:
         """Time on the breaker's clock when one more order fits (from the last reply)."""
         if self._store._down_reason is not None and self._store.fail_open:
             return self._local.frees_at(limit)
-        cutoff = self._redis_now() - self._window
-        live = self._times[bisect_right(self._times, cutoff) :]
-        if len(live) < limit:
+        if self.count() < limit or self._frees is None:
             return None
-        oldest_blocking = live[len(live) - limit]
-        wait = oldest_blocking + self._window - self._redis_now()
+        wait = self._frees - self._redis_now()
         return self._clock.monotonic() + max(wait, 0.0)
