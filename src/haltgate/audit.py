@@ -26,6 +26,7 @@ __all__ = [
     "AuditVerification",
     "audit_key_from_env",
     "canonical_json",
+    "chain_entries",
     "chain_entry",
     "entry_fields",
     "entry_from_fields",
@@ -157,6 +158,28 @@ def chain_entry(
     body = canonical_json(dict(payload or {}))
     digest = _digest(seq, stamp, operator, event, breaker, body, prev_hash, key)
     return AuditEntry(seq, stamp, operator, event, breaker, body, prev_hash, digest)
+
+
+def chain_entries(
+    previous: AuditEntry | None,
+    records: Iterable[tuple[str, str | None, str | None, Mapping[str, Any], datetime | str]],
+    key: bytes | None,
+) -> list[AuditEntry]:
+    """The entries that follow ``previous`` for ``(event, breaker, operator, payload, time)``
+    records, in order (what every store appends)."""
+    entries: list[AuditEntry] = []
+    for event, breaker, operator, payload, when in records:
+        previous = chain_entry(
+            previous,
+            time=when,
+            operator=operator,
+            event=event,
+            breaker=breaker,
+            payload=payload,
+            key=key,
+        )
+        entries.append(previous)
+    return entries
 
 
 @dataclass(frozen=True, slots=True)

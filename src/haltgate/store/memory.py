@@ -8,7 +8,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from ..audit import AuditEntry, chain_entry
+from ..audit import AuditEntry, chain_entries
 from .base import AuditRecord, Store
 
 __all__ = ["MemoryStore"]
@@ -42,19 +42,8 @@ class MemoryStore(Store):
         with self._lock:
             if snapshot is not None:
                 self._snapshots[name] = copy.deepcopy(dict(snapshot))
-            added = []
-            for event, breaker, operator, payload, when in audit:
-                entry = chain_entry(
-                    self._audit[-1] if self._audit else None,
-                    time=when,
-                    operator=operator,
-                    event=event,
-                    breaker=breaker,
-                    payload=payload,
-                    key=self._audit_key,
-                )
-                self._audit.append(entry)
-                added.append(entry)
+            added = chain_entries(self._audit[-1] if self._audit else None, audit, self._audit_key)
+            self._audit.extend(added)
             return added
 
     def iter_audit(self, start_seq: int = 1) -> Iterator[AuditEntry]:

@@ -31,7 +31,7 @@ from ..audit import (
     GENESIS_HASH,
     AuditEntry,
     canonical_json,
-    chain_entry,
+    chain_entries,
     entry_fields,
     entry_from_fields,
     to_jsonable,
@@ -324,19 +324,7 @@ class RedisStore(BackgroundStore):
         previous: AuditEntry | None = None
         if int(seq_text) > 0:
             previous = AuditEntry(int(seq_text), "", None, "", None, "{}", "", head_hash)
-        entries = []
-        for event, breaker, operator, payload, when in audit:
-            previous = chain_entry(
-                previous,
-                time=when,
-                operator=operator,
-                event=event,
-                breaker=breaker,
-                payload=payload,
-                key=self._audit_key,
-            )
-            entries.append(previous)
-        return entries
+        return chain_entries(previous, audit, self._audit_key)
 
     def set_value(
         self,

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from ..audit import AuditEntry, canonical_json, chain_entry
+from ..audit import AuditEntry, canonical_json, chain_entries
 from ..errors import ConfigError, StoreUnavailableError
 from .background import BackgroundStore
 from .base import AuditRecord
@@ -278,17 +278,8 @@ class SQLiteStore(BackgroundStore):
             "FROM audit ORDER BY seq DESC LIMIT 1"
         ).fetchone()
         previous = AuditEntry(*row) if row else None
-        added = []
-        for event, breaker, operator, payload, when in audit:
-            entry = chain_entry(
-                previous,
-                time=when,
-                operator=operator,
-                event=event,
-                breaker=breaker,
-                payload=payload,
-                key=self._audit_key,
-            )
+        added = chain_entries(previous, audit, self._audit_key)
+        for entry in added:
             conn.execute(
                 "INSERT INTO audit (seq, time, operator, event, breaker, payload, prev_hash, "
                 "hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -303,8 +294,6 @@ class SQLiteStore(BackgroundStore):
                     entry.hash,
                 ),
             )
-            added.append(entry)
-            previous = entry
         return added
 
     def set_value(
