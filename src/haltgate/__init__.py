@@ -47,6 +47,7 @@ from .errors import (
     InvalidInputError,
     InvalidTypeError,
     StoreUnavailableError,
+    UnknownBreakerError,
 )
 from .events import BreakerEvent, EventKind
 from .keys import hash_key, new_token, verify_key
@@ -110,6 +111,7 @@ __all__ = [
     "TradingCalendar",
     "TradingCircuitBreakers",
     "UTCDailyCalendar",
+    "UnknownBreakerError",
     "VolatilityCircuitBreaker",
     "__version__",
     "hash_key",
