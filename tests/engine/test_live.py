@@ -406,3 +406,36 @@ def test_cancel_all_on_an_operator_halt_between_bars() -> None:
     assert orders[1].reject_reasons == ["manual: operator says stop"]
     assert broker.get_open_orders() == []
     assert [e.kind for e in seen.events] == ["halted", "order_refused"]
+
+
+def test_order_history_is_bounded_and_keeps_working_orders() -> None:
+    mgr, _clock = manager(OrderRateCircuitBreaker(10_000))
+    portal = DataPortal(minute_bars([100] * 60))
+    broker = PaperBroker(portal, cash=10_000_000)
+    plan: Plan = {0: lambda c: c.buy("XYZ", 1, limit_price=50)}  # rests: stays working
+    for bar in range(1, 60):
+        plan[bar] = lambda c: [c.buy("XYZ", 1) for _ in range(5)]  # fill at once
+    engine = LiveTradingEngine(
+        strategy=Scripted(plan),
+        broker_adapter=broker,
+        data_portal=portal,
+        circuit_breakers=mgr,
+        order_history=20,
+    )
+    engine.run_sync()
+    placed = 1 + 59 * 5
+    assert len(engine.orders) <= 2 * 20 + 1 < placed
+    resting = engine.working_orders()
+    assert len(resting) == 1 and resting[0].limit_price == Decimal(50)
+    finished = [o for o in engine.orders if not o.status.is_working]
+    assert len(finished) >= 20
+    assert all(o.status is OrderStatus.FILLED for o in finished)
+    assert broker.get_positions() == {"XYZ": Decimal(59 * 5)}  # every order was still sent
+    with pytest.raises(ValueError, match="order_history"):
+        LiveTradingEngine(
+            strategy=Scripted({}),
+            broker_adapter=broker,
+            data_portal=portal,
+            circuit_breakers=mgr,
+            order_history=0,
+        )

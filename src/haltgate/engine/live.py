@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from ..clock import Clock, ManualClock, SystemClock
 from ..errors import HaltgateError, InvalidInputError, InvalidTypeError
 from ..events import BreakerEvent, EventKind, Listener
-from ..values import Number, to_decimal
+from ..values import Number, to_count, to_decimal
 from .data import Bar, DataPortal
 from .gate import OrderGate
 from .orders import Order, OrderStatus
@@ -123,6 +123,9 @@ class LiveTradingEngine:
 
     Everything runs on ``clock`` (default: the manager's); a :class:`~haltgate.ManualClock`
     is moved to each bar's timestamp, so replays and tests never sleep.
+
+    ``orders`` holds every working order and the latest ``order_history`` finished ones
+    (older finished orders are dropped once twice that many are held).
     """
 
     def __init__(
@@ -134,6 +137,7 @@ class LiveTradingEngine:
         on_trip: OnTrip | str = "pause",
         *,
         clock: Clock | None = None,
+        order_history: int = 10_000,
     ) -> None:
         from ..manager import CircuitBreakerManager
 
@@ -157,6 +161,7 @@ class LiveTradingEngine:
         if clock is not None and not (hasattr(clock, "monotonic") and hasattr(clock, "now")):
             raise InvalidTypeError("clock", clock, "must have monotonic() and now()")
 
+        history = to_count(order_history, "order_history")
         self.strategy = strategy
         self.broker = broker_adapter
         self.data_portal: DataPortal = (
@@ -178,7 +183,10 @@ class LiveTradingEngine:
             self._manager = circuit_breakers
         self.clock: Clock = clock if clock is not None else self._manager.clock or SystemClock()
         self.gate = OrderGate(self._manager)
+        # Every working order and the latest ``order_history`` finished ones: a long-running
+        # engine must not grow without bound (nor scan ever more orders on every bar).
         self.orders: list[Order] = []
+        self.order_history = history
         self._known: set[int] = set()
         self.context = TradingContext(self)
         # Trips may be reported from other threads (a store's sync thread): guarded.
@@ -504,6 +512,16 @@ class LiveTradingEngine:
     def _remember(self, order: Order) -> None:
         self.orders.append(order)
         self._known.add(id(order))
+        if len(self.orders) > 2 * self.order_history:
+            self._forget_finished()
+
+    def _forget_finished(self) -> None:
+        finished = [o for o in self.orders if not o.status.is_working]
+        drop = {id(o) for o in finished[: len(finished) - self.order_history]}
+        if drop:
+            self.orders = [o for o in self.orders if id(o) not in drop]
+            # Forget their ids too: a new order may reuse the id of a dropped one.
+            self._known -= drop
 
     def _record_error(self, error: BaseException, category: str, event: str) -> None:
         logger.error(event, extra={"error": repr(error)[:500], "category": category})
