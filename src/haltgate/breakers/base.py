@@ -317,8 +317,9 @@ class BaseCircuitBreaker:
 
     def _refresh_now(self) -> None:
         # Never wait for the lock: a thread holding it is changing this breaker right now
-        # (perhaps writing to the store), and the state as it stands is the safe answer.
-        # Only clearing can be deferred this way; trips happen under the lock anyway.
+        # (perhaps writing to the store). What time alone would change (a self-clear, a
+        # session roll, a heartbeat timeout) waits for the next read after that thread is
+        # done; trips caused by a call happen under the lock in that call anyway.
         if not self._lock.acquire(blocking=False):
             return
         events: list[BreakerEvent] = []
