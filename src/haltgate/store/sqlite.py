@@ -217,42 +217,19 @@ class SQLiteStore(BackgroundStore):
         return json.loads(rows[0][0]) if rows else None
 
     # ------------------------------------------------------------------ writes
-    def _transaction(self) -> sqlite3.Connection:
-        conn = self._writer
-        # Whatever the caller already waited for the write lock counts against its timeout.
-        conn.execute(f"PRAGMA busy_timeout = {max(int(self._remaining() * 1000), 1)}")
-        conn.execute("BEGIN IMMEDIATE")
-        return conn
-
-    def write(
-        self,
-        name: str,
-        snapshot: Mapping[str, Any] | None,
-        audit: Sequence[AuditRecord],
-    ) -> list[AuditEntry]:
-        """One transaction: the snapshot (with a new change number, so other processes
-        pick it up) and the chained audit entries. Call with the write lock held, or let
-        :meth:`save` take it."""
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction on the writer connection: committed when the block ends,
+        rolled back if it raises; any SQLite failure becomes StoreUnavailableError."""
         conn = self._writer
         started = time.monotonic()
         try:
-            self._transaction()
+            # Whatever the caller already waited for the write lock counts against its
+            # timeout.
+            conn.execute(f"PRAGMA busy_timeout = {max(int(self._remaining() * 1000), 1)}")
+            conn.execute("BEGIN IMMEDIATE")
             try:
-                added = self._append_audit_rows(conn, audit)
-                seq = 0
-                if snapshot is not None:
-                    (seq,) = conn.execute(
-                        "UPDATE counters SET value = value + 1 WHERE name = 'change_seq' "
-                        "RETURNING value"
-                    ).fetchone()
-                    state, data = _split(snapshot)
-                    conn.execute(
-                        "INSERT INTO breakers (name, state, data, change_seq, origin) "
-                        "VALUES (?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
-                        "state = excluded.state, data = excluded.data, "
-                        "change_seq = excluded.change_seq, origin = excluded.origin",
-                        (name, state, data, seq, self._origin),
-                    )
+                yield conn
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
@@ -264,6 +241,32 @@ class SQLiteStore(BackgroundStore):
                 f"{self.describe()}: could not write within {self.store_timeout:g}s "
                 f"({exc}; waited {waited:.3f}s)"
             ) from exc
+
+    def write(
+        self,
+        name: str,
+        snapshot: Mapping[str, Any] | None,
+        audit: Sequence[AuditRecord],
+    ) -> list[AuditEntry]:
+        """One transaction: the snapshot (with a new change number, so other processes
+        pick it up) and the chained audit entries. Call with the write lock held, or let
+        :meth:`save` take it."""
+        with self._transaction() as conn:
+            added = self._append_audit_rows(conn, audit)
+            seq = 0
+            if snapshot is not None:
+                (seq,) = conn.execute(
+                    "UPDATE counters SET value = value + 1 WHERE name = 'change_seq' "
+                    "RETURNING value"
+                ).fetchone()
+                state, data = _split(snapshot)
+                conn.execute(
+                    "INSERT INTO breakers (name, state, data, change_seq, origin) "
+                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
+                    "state = excluded.state, data = excluded.data, "
+                    "change_seq = excluded.change_seq, origin = excluded.origin",
+                    (name, state, data, seq, self._origin),
+                )
         if snapshot is not None:
             self._own_seq[name] = int(seq)
         return added
@@ -312,44 +315,23 @@ class SQLiteStore(BackgroundStore):
         if audit is not None:
             event, breaker, operator, payload = audit
             records.append((event, breaker, operator, to_jsonable(payload), datetime.now(UTC)))
-        with self._locked():
-            conn = self._writer
-            try:
-                self._transaction()
-                try:
-                    conn.execute(
-                        "INSERT INTO kv (key, value) VALUES (?, ?) "
-                        "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                        (key, text),
-                    )
-                    self._append_audit_rows(conn, records)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
-            except sqlite3.Error as exc:
-                raise StoreUnavailableError(f"{self.describe()}: {exc}") from exc
+        with self._locked(), self._transaction() as conn:
+            conn.execute(
+                "INSERT INTO kv (key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, text),
+            )
+            self._append_audit_rows(conn, records)
 
     def _write_soft(self, name: str, snapshot: Mapping[str, Any]) -> None:
         state, data = _split(snapshot)
-        conn = self._writer
-        try:
-            self._transaction()
-            try:
-                # A new row starts at change_seq 0: progress never propagates as a change.
-                conn.execute(
-                    "INSERT INTO breakers (name, state, data, change_seq, origin) "
-                    "VALUES (?, ?, ?, 0, ?) ON CONFLICT(name) DO UPDATE SET data = excluded.data",
-                    (name, state, data, self._origin),
-                )
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as exc:
-            raise StoreUnavailableError(f"{self.describe()}: {exc}") from exc
+        with self._transaction() as conn:
+            # A new row starts at change_seq 0: progress never propagates as a change.
+            conn.execute(
+                "INSERT INTO breakers (name, state, data, change_seq, origin) "
+                "VALUES (?, ?, ?, 0, ?) ON CONFLICT(name) DO UPDATE SET data = excluded.data",
+                (name, state, data, self._origin),
+            )
 
     # ------------------------------------------------------------------ watching
     def _tick(self) -> None:
