@@ -21,6 +21,7 @@ from haltgate import (
     DrawdownCircuitBreaker,
     ErrorRateCircuitBreaker,
     HaltgateError,
+    InvalidInputError,
     ManualCircuitBreaker,
     ManualClock,
     OrderRateCircuitBreaker,
@@ -271,11 +272,11 @@ def test_quiet_fast_path_answers_false_after_a_remote_change(clock: ManualClock)
     assert manual is not None
     remote = ManualCircuitBreaker(clock=clock)
     remote.trigger_halt("halted from another terminal", "ops")
-    manual.import_state(remote.export_state(), publish=True)
+    manual.adopt_remote(remote.export_state())
     assert not manager.can_trade()
     assert manager.get_trip_reasons() == {"manual": "halted from another terminal"}
     remote.reset(operator="ops")
-    manual.import_state(remote.export_state(), publish=True)
+    manual.adopt_remote(remote.export_state())
     assert manager.can_trade() and manager.can_trade()
     # A silent import (a restart restoring state) clears the fast path too.
     remote.trigger_halt("restored", "ops")
@@ -503,7 +504,9 @@ def test_custom_breaker_without_arguments_is_asked_on_every_check(clock: ManualC
 def test_manager_without_breakers(clock: ManualClock) -> None:
     manager = CircuitBreakerManager(clock=clock)
     assert manager.can_trade()
-    assert manager.can_trade(current_portfolio_value=100)  # nothing to check
+    # Nothing declares the observation: refused like a typo (SPEC §3), never ignored.
+    with pytest.raises(InvalidInputError, match="current_portfolio_value"):
+        manager.can_trade(current_portfolio_value=100)
     assert manager.record_order()
     assert manager.get_status() == {}
     assert not manager.record_error("x")

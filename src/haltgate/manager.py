@@ -7,15 +7,13 @@ breakers clear whenever they change (no clock read, no lock, no I/O).
 
 from __future__ import annotations
 
-import inspect
 import logging
+import math
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from .breakers.base import BaseCircuitBreaker
-from .breakers.error_rate import ErrorRateCircuitBreaker
 from .breakers.manual import ManualCircuitBreaker
 from .breakers.order_rate import OrderRateCircuitBreaker
 from .breakers.state import BLOCKING_STATES, CircuitBreakerState
@@ -27,13 +25,12 @@ from .errors import (
     UnknownBreakerError,
 )
 from .events import BreakerEvent, EventKind, Listener, ListenerSet
+from .routing import ObservationRouter
 from .values import to_text
 
 __all__ = ["CircuitBreakerManager"]
 
 logger = logging.getLogger("haltgate.manager")
-
-_NO_OBSERVATIONS: dict[str, Any] = {}  # shared, never modified
 
 
 def _checked_details(details: Any) -> Mapping[str, Any] | None:
@@ -41,42 +38,6 @@ def _checked_details(details: Any) -> Mapping[str, Any] | None:
     if details is not None and not isinstance(details, Mapping):
         raise InvalidTypeError("details", details, "must be a mapping (e.g. a dict) or None")
     return details
-
-
-@dataclass(frozen=True, slots=True)
-class _Route:
-    """How observations reach one breaker's ``can_trade``."""
-
-    accepts: frozenset[str]
-    any_keyword: bool
-    required: frozenset[str]
-    # User code whose can_trade() needs no arguments: call it even without observations.
-    call_bare: bool
-
-
-_Plan = tuple[BaseCircuitBreaker, _Route, tuple[str, ...]]
-
-
-def _route_for(breaker: BaseCircuitBreaker) -> _Route:
-    try:
-        signature = inspect.signature(breaker.can_trade)
-    except (TypeError, ValueError):  # pragma: no cover - builtins only
-        return _Route(frozenset(), False, frozenset(), False)
-    accepts: set[str] = set()
-    required: set[str] = set()
-    any_keyword = False
-    for param in signature.parameters.values():
-        if param.kind is inspect.Parameter.VAR_KEYWORD:
-            any_keyword = True
-        elif param.kind in (
-            inspect.Parameter.POSITIONAL_OR_KEYWORD,
-            inspect.Parameter.KEYWORD_ONLY,
-        ):
-            accepts.add(param.name)
-            if param.default is inspect.Parameter.empty:
-                required.add(param.name)
-    call_bare = not type(breaker)._pure_state_read and not required
-    return _Route(frozenset(accepts), any_keyword, frozenset(required), call_bare)
 
 
 class CircuitBreakerManager:
@@ -115,21 +76,23 @@ class CircuitBreakerManager:
         self._lock = threading.RLock()
         self._flag_lock = threading.Lock()
         self._breakers: dict[str, BaseCircuitBreaker] = {}
-        self._routes: dict[str, _Route] = {}
         self._ordered: tuple[BaseCircuitBreaker, ...] = ()
-        # Breakers with their routes, replaced as one tuple so that a reader racing
-        # add/remove_breaker always sees a consistent pair.
-        self._routed: tuple[tuple[BaseCircuitBreaker, _Route], ...] = ()
-        # Per set of observation keywords: which keywords each breaker takes (rebuilt with
-        # the breakers, so the routing is worked out once, not on every check).
-        self._plans: dict[frozenset[str], tuple[_Plan, ...]] = {}
+        # Replaced as a whole when breakers change, so a reader racing add/remove_breaker
+        # always sees one consistent routing.
+        self._router = ObservationRouter(())
         self._refusal_logged_at = float("-inf")
         self._refusals_unlogged = 0
+        # From the contracts: order windows, error counters, breakers asked on every check.
         self._rate_breakers: tuple[OrderRateCircuitBreaker, ...] = ()
+        self._error_breakers: tuple[BaseCircuitBreaker, ...] = ()
+        self._asked: tuple[BaseCircuitBreaker, ...] = ()
+        self._timed: tuple[BaseCircuitBreaker, ...] = ()
         self._listeners = ListenerSet()
         # Fast path: True only while every breaker is known to allow trading and nothing can
-        # change that without a breaker notifying us (see _changed).
+        # change that without a breaker notifying us (see _changed) before _quiet_until
+        # (the earliest time at which time alone could trip a breaker; inf: never).
         self._quiet = False
+        self._quiet_until = math.inf
         self._generation = 0
         # The same, for every breaker except the order windows: record_order() then goes
         # straight to the windows' own atomic check-and-record (a window that fills up
@@ -188,7 +151,6 @@ class CircuitBreakerManager:
             if self._store is not None:
                 self._store.attach(breaker)
             self._breakers[breaker.name] = breaker
-            self._routes[breaker.name] = _route_for(breaker)
             breaker._watchers = (*breaker._watchers, self._changed)
             breaker.add_listener(self._forward)
             self._rebuild()
@@ -210,7 +172,6 @@ class CircuitBreakerManager:
             breaker = self._named(name)
             self._adopted.discard(breaker.name)
             del self._breakers[breaker.name]
-            self._routes.pop(breaker.name, None)
             breaker._watchers = tuple(w for w in breaker._watchers if w != self._changed)
             breaker.remove_listener(self._forward)
             if self._store is not None:
@@ -219,8 +180,9 @@ class CircuitBreakerManager:
             return breaker
 
     def get_breaker(self, name: str) -> BaseCircuitBreaker | None:
-        """The breaker called ``name``, or ``None``."""
-        return self._breakers.get(name)
+        """The breaker called ``name``, or ``None`` (a name that is not a string is refused
+        with a typed error naming ``name``)."""
+        return self._breakers.get(to_text(name, "name"))
 
     def get_all_breakers(self) -> list[BaseCircuitBreaker]:
         """Every breaker, in the order added."""
@@ -230,15 +192,23 @@ class CircuitBreakerManager:
         return name in self._breakers
 
     def _rebuild(self) -> None:
-        self._ordered = tuple(self._breakers.values())
-        self._routed = tuple((b, self._routes[b.name]) for b in self._ordered)
-        self._plans = {}
+        ordered = tuple(self._breakers.values())
+        self._ordered = ordered
+        self._router = ObservationRouter(ordered)
+        # Sorted by name: every manager takes the windows' locks in the same order.
         self._rate_breakers = tuple(
             sorted(
-                (b for b in self._ordered if isinstance(b, OrderRateCircuitBreaker)),
+                (
+                    cast(OrderRateCircuitBreaker, b)
+                    for b in ordered
+                    if type(b).contract.admits_orders
+                ),
                 key=lambda b: b.name,
             )
         )
+        self._error_breakers = tuple(b for b in ordered if type(b).contract.counts_errors)
+        self._asked = tuple(b for b in ordered if type(b).contract.asked)
+        self._timed = tuple(b for b in ordered if type(b).contract.trips_by_time)
         self._changed(None)
 
     def _store_changed(self) -> None:
@@ -262,103 +232,72 @@ class CircuitBreakerManager:
         with self._flag_lock:
             self._generation += 1
             self._quiet = False
-            if not isinstance(breaker, OrderRateCircuitBreaker):
+            if breaker is None or not type(breaker).contract.admits_orders:
                 self._others_generation += 1
                 self._quiet_others = False
 
     # ------------------------------------------------------------------ checks
     def can_trade(self, **observations: Any) -> bool:
-        """Feed each breaker the observations its ``can_trade`` accepts, then True only if
-        no breaker is tripped, halted or full. Every breaker sees its observations even when
-        another one already refuses."""
+        """Feed each breaker the observations its contract declares, then True only if no
+        breaker is tripped, halted or full. Every breaker sees its observations even when
+        another one already refuses. Without observations this is a pure state read
+        (breakers whose ``can_trade`` is user code are still asked)."""
         if not observations and self._quiet:
-            return True
+            until = self._quiet_until
+            if until == math.inf or self._clock.monotonic() < until:
+                return True
         return self._evaluate(observations)
-
-    def _route_observations(
-        self, observations: dict[str, Any]
-    ) -> list[tuple[BaseCircuitBreaker, _Route, dict[str, Any]]]:
-        """Each breaker with the observations it accepts, validated: a refused observation
-        (unknown keyword or bad value) raises before any breaker has seen any of them."""
-        routed = self._routed
-        if not observations:
-            return [(breaker, route, _NO_OBSERVATIONS) for breaker, route in routed]
-        plans = self._plans
-        keys = frozenset(observations)
-        plan = plans.get(keys)
-        if plan is None:
-            plan = self._plan_for(keys, observations)
-            plans[keys] = plan
-        # Each value is converted once per converter, however many breakers take it.
-        converted: dict[tuple[str, Any], Any] = {}
-        routed_now = []
-        for breaker, route, names in plan:
-            converters = type(breaker)._observations
-            given: dict[str, Any] = {}
-            for key in names:
-                value = observations[key]
-                convert = converters.get(key)
-                if convert is not None and value is not None:
-                    slot = (key, convert)
-                    if slot in converted:
-                        value = converted[slot]
-                    else:
-                        value = converted[slot] = convert(value, key)
-                given[key] = value
-            routed_now.append((breaker, route, given))
-        return routed_now
-
-    def _plan_for(self, keys: frozenset[str], observations: dict[str, Any]) -> tuple[_Plan, ...]:
-        """Which of ``keys`` each breaker takes; refuses a keyword no breaker takes."""
-        plan = []
-        unknown = set(keys)
-        for breaker, route in self._routed:
-            names = tuple(sorted(keys if route.any_keyword else keys & route.accepts))
-            unknown.difference_update(names)
-            plan.append((breaker, route, names))
-        if unknown and self._routed:
-            name = sorted(unknown)[0]
-            raise InvalidInputError(
-                name, observations[name], "no breaker in this manager accepts this observation"
-            )
-        return tuple(plan)
 
     def _evaluate(self, observations: dict[str, Any]) -> bool:
         generation = self._generation
         others_generation = self._others_generation
+        routed = self._router.route(observations) if observations else []
         ok = others_ok = True
-        may_be_quiet = True
-        plan = self._route_observations(observations)
+        may_be_quiet = not self._asked
         if self._store_blocking() is not None:
             ok = others_ok = may_be_quiet = False
-        for breaker, route, given in plan:
-            if given and route.required <= given.keys():
-                allowed = breaker.can_trade(**given)
-                if not type(breaker)._pure_state_read:
-                    may_be_quiet = False
-            elif route.call_bare:
+        judged: set[str] = set()
+        for breaker, given in routed:
+            if not given:
+                continue
+            contract = type(breaker).contract
+            if not contract.requires <= given.keys():
+                continue
+            judged.add(breaker.name)
+            if not breaker.can_trade(**given):
+                ok = False
+                if not contract.admits_orders:
+                    others_ok = False
+        for breaker in self._ordered:
+            if breaker.name in judged:
+                continue
+            contract = type(breaker).contract
+            if contract.asked and not contract.requires:
                 allowed = breaker.can_trade()
-                may_be_quiet = False
             else:
                 allowed = not breaker._blocks()
             if not allowed:
                 ok = False
-                if not isinstance(breaker, OrderRateCircuitBreaker):
+                if not contract.admits_orders:
                     others_ok = False
-            if type(breaker)._time_sensitive:
-                may_be_quiet = False
         if may_be_quiet and others_ok:
+            until = math.inf
+            for breaker in self._timed:
+                deadline = breaker.next_deadline()
+                if deadline is not None and deadline < until:
+                    until = deadline
             with self._flag_lock:
-                if ok and self._generation == generation:
-                    self._quiet = True
                 if self._others_generation == others_generation:
+                    self._quiet_until = until
                     self._quiet_others = True
+                    if ok and self._generation == generation:
+                        self._quiet = True
         return ok
 
     def accepts_observation(self, name: str) -> bool:
-        """True if some breaker's ``can_trade`` takes the keyword ``name`` (so
+        """True if some breaker declares the observation ``name`` (so
         ``can_trade(**{name: value})`` would not be refused as unknown)."""
-        return any(r.any_keyword or name in r.accepts for r in self._routes.values())
+        return self._router.accepts(name)
 
     def any_tripped(self) -> bool:
         """True if any breaker is TRIPPED or MANUALLY_HALTED."""
@@ -442,15 +381,11 @@ class CircuitBreakerManager:
             self._refuse(f"trading is blocked: {store_reason}", details, [store_reason])
             return [store_reason]
         if reduce_only:
-            halted = [
-                f"{b.name}: {b.get_trip_reason()}"
-                for b in self._ordered
-                if b.state is CircuitBreakerState.MANUALLY_HALTED
-            ]
+            halted = [f"{b.name}: {b.get_trip_reason()}" for b in self._ordered if b.is_halted]
             if halted:
                 self._refuse("trading is manually halted: " + "; ".join(halted), details, halted)
                 return halted
-        elif not self._quiet_others and not self.can_trade():
+        elif not self._others_quiet() and not self.can_trade():
             blocking = self.get_blocking_reasons() or ["trading is blocked"]
             self._refuse("trading is blocked: " + "; ".join(blocking), details, blocking)
             return blocking
@@ -468,6 +403,13 @@ class CircuitBreakerManager:
             f"order window of {refused_by.name} is full", details, [f"{refused_by.name}: {why}"]
         )
         return [f"{refused_by.name}: {why}"]
+
+    def _others_quiet(self) -> bool:
+        """Every breaker but the order windows is known to allow trading (fast path)."""
+        if not self._quiet_others:
+            return False
+        until = self._quiet_until
+        return until == math.inf or self._clock.monotonic() < until
 
     def _admit_to_rate_windows(self) -> OrderRateCircuitBreaker | None:
         """Record one order in every rate window, or none; returns the refusing breaker."""
@@ -571,9 +513,8 @@ class CircuitBreakerManager:
         if category is not None:
             category = to_text(category, "category")
         counted = False
-        for breaker in self._ordered:
-            if isinstance(breaker, ErrorRateCircuitBreaker):
-                counted = breaker.record_error(error, category=category) or counted
+        for breaker in self._error_breakers:
+            counted = bool(breaker.record_error(error, category=category)) or counted  # type: ignore[attr-defined]
         return counted
 
     # ------------------------------------------------------------------ operator actions

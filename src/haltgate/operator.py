@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from .breakers import BaseCircuitBreaker, CircuitBreakerType
+from .breakers.contract import BreakerContract
 from .clock import Clock
 from .errors import AuthorizationError
 from .keys import verify_key
@@ -49,7 +50,7 @@ _LOCKOUT_KEY = "operator_kill_switch_failures"
 class StoredBreaker(BaseCircuitBreaker):
     """A breaker known only from its stored snapshot (type, state, trip, opaque data)."""
 
-    _pure_state_read = True
+    contract = BreakerContract()
 
     def __init__(
         self, name: str, breaker_type: str = "custom", *, clock: Clock | None = None

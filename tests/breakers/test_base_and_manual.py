@@ -86,12 +86,17 @@ def test_trip_is_idempotent_and_keeps_the_first_reason(clock: ManualClock) -> No
     assert event.timestamp.tzinfo is not None
 
 
-def test_trip_never_overrides_a_manual_halt(clock: ManualClock) -> None:
+def test_trip_never_overrides_a_manual_halt_but_is_recorded_beneath_it(
+    clock: ManualClock,
+) -> None:
+    # SPEC §3: a halt is a layer above the breaker's own condition.
     breaker = Threshold(clock=clock)
     breaker.trigger_halt("operator stop", "alice")
-    assert not breaker._trip("automatic")
+    assert breaker._trip("automatic")
+    assert not breaker._trip("automatic again")  # idempotent: the first reason is kept
     assert breaker.state is HALTED
     assert breaker.get_trip_reason() == "operator stop"
+    assert breaker.get_trip_details()["condition"]["reason"] == "automatic"
 
 
 def test_halt_over_a_trip_keeps_the_previous_reason_in_details(clock: ManualClock) -> None:

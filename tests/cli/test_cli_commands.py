@@ -93,7 +93,7 @@ def test_halt_and_reset_a_named_breaker_keeps_its_data(
     # the latest value: a fresh 10 % allowance.
     snapshot = store.load_snapshot("drawdown")
     assert snapshot is not None and snapshot["state"] == "NORMAL"
-    trader.get_breaker("drawdown").import_state(snapshot, publish=True)  # type: ignore[union-attr]
+    trader.get_breaker("drawdown").adopt_remote(snapshot)  # type: ignore[union-attr]
     assert trader.can_trade(current_portfolio_value=84_000) is True
     code, _, _ = _run(capsys, "halt", "drawdown", "--reason", "check", "--operator", "dave")
     assert code == 0

@@ -1,12 +1,29 @@
-"""The base of every trading breaker: one state machine, one lock, one event path.
+"""The base of every trading breaker: one state model, one executor, one event path.
 
-Subclasses decide *when* to trip; this class owns *how*: state changes happen under the
-breaker's lock, become durable through the attached store (if any) before the call returns,
-and are published to listeners after the lock is released.
+A breaker's state has two layers (SPEC §3):
 
-Restrictive changes (trip, halt) are applied in memory first and never undone, even when
-the store fails. Permissive changes (reset, self-clearing) are written to the store first
-and rolled back if that fails, so a breaker is never less restrictive than its store says.
+* its **condition**: the breaker's own trip (drawdown too deep, window full...), with the
+  process it came from;
+* a **manual halt** on top, which never replaces the condition: while halted the breaker
+  keeps judging, a breach is recorded (event, audit entry), and lifting the halt leaves that
+  trip in place.
+
+``state`` is MANUALLY_HALTED while halted, else TRIPPED while the condition holds, else
+NORMAL.
+
+Every state change goes through one executor, :meth:`BaseCircuitBreaker._execute_locked`:
+lock held → the change is decided → made durable → published after the lock is released.
+The durability policy lives there and nowhere else: a restrictive change (trip, halt) is
+applied in memory first and never undone, even when the store fails (the store retries it
+and refuses trading meanwhile); a permissive change (reset, self-clear) is written first,
+as the explicit next snapshot, and applied only once the store has it.
+
+Reads (``state``, ``is_tripped``, ``get_trip_reason()``, ``get_trip_details()``) are pure:
+they never write. A time-driven trip that is due (a heartbeat timeout) is reported by every
+read at once, computed without the lock; recording it, and every time-driven clear, is the
+job of the refresh step (:meth:`BaseCircuitBreaker.refresh`), which runs in every call that
+changes the breaker and is scheduled by reads through the attached store (its background
+thread for SQLite and Redis; inline for the in-memory store, which does no I/O).
 """
 
 from __future__ import annotations
@@ -17,13 +34,16 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
+from .. import codec
 from ..clock import Clock, SystemClock
 from ..errors import InvalidTypeError, StoreUnavailableError
 from ..events import BreakerEvent, EventKind, Listener, ListenerSet
 from ..values import to_text
+from .adoption import plan_adoption
+from .contract import BreakerContract, derive_contract
 from .state import BLOCKING_STATES, CircuitBreakerState, CircuitBreakerType
 
-__all__ = ["BaseCircuitBreaker", "BreakerSink", "TripInfo"]
+__all__ = ["LOCAL_ORIGIN", "BaseCircuitBreaker", "BreakerSink", "TripInfo"]
 
 logger = logging.getLogger("haltgate.breakers")
 
@@ -31,6 +51,9 @@ NORMAL = CircuitBreakerState.NORMAL
 TRIPPED = CircuitBreakerState.TRIPPED
 HALTED = CircuitBreakerState.MANUALLY_HALTED
 RESETTING = CircuitBreakerState.RESETTING
+
+#: The origin of trips made by a breaker with no store (there is no other process).
+LOCAL_ORIGIN = "local"
 
 _LOG_NAMES = {
     EventKind.TRIPPED: "circuit_breaker_tripped",
@@ -51,28 +74,72 @@ _LOG_LEVELS = {
 class BreakerSink(Protocol):
     """Where a breaker makes its state durable (implemented by the stores)."""
 
-    def save(self, breaker: BaseCircuitBreaker, events: list[BreakerEvent]) -> None:
-        """Write the breaker's snapshot and audit ``events`` atomically, or raise
-        :class:`~haltgate.StoreUnavailableError`."""
+    origin: str
+
+    def save(
+        self,
+        breaker: BaseCircuitBreaker,
+        events: list[BreakerEvent],
+        snapshot: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Write ``snapshot`` (default: the breaker's current one) and audit ``events``
+        atomically, or raise :class:`~haltgate.StoreUnavailableError`."""
         ...
 
     def save_soft(self, breaker: BaseCircuitBreaker) -> None:
         """Write non-audited progress (peak window, baseline); never raises."""
         ...
 
+    def request_refresh(self, breaker: BaseCircuitBreaker) -> None:
+        """A read saw that time may have changed ``breaker``: run its refresh step soon
+        (never on the reading thread when that would mean I/O)."""
+        ...
+
 
 class TripInfo:
-    """Why a breaker is tripped or halted: reason, details, operator, when."""
+    """Why a breaker is tripped or halted: reason, details, operator, when, and which
+    process made it (``origin``; ``restored`` when it was read back at start-up)."""
 
-    __slots__ = ("at", "details", "operator", "reason")
+    __slots__ = ("at", "details", "operator", "origin", "reason", "restored")
 
     def __init__(
-        self, reason: str, details: dict[str, Any], operator: str | None, at: datetime
+        self,
+        reason: str,
+        details: dict[str, Any],
+        operator: str | None,
+        at: datetime,
+        origin: str = LOCAL_ORIGIN,
+        restored: bool = False,
     ) -> None:
         self.reason = reason
         self.details = details
         self.operator = operator
         self.at = at
+        self.origin = origin
+        self.restored = restored
+
+    def to_json(self) -> dict[str, Any]:
+        """The stored form (see :mod:`haltgate.codec`)."""
+        return {
+            "reason": self.reason,
+            "details": codec.encode(self.details),
+            "operator": self.operator,
+            "at": self.at.isoformat(),
+            "origin": self.origin,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], *, restored: bool = False) -> TripInfo:
+        """Read back what :meth:`to_json` wrote (older snapshots have no origin)."""
+        details = codec.decode(data.get("details") or {})
+        return cls(
+            str(data.get("reason") or ""),
+            dict(details) if isinstance(details, dict) else {},
+            data.get("operator"),
+            datetime.fromisoformat(data["at"]),
+            str(data.get("origin") or "unknown"),
+            restored,
+        )
 
 
 class BaseCircuitBreaker:
@@ -82,19 +149,15 @@ class BaseCircuitBreaker:
     idempotent while tripped (the first reason is kept) and never overrides a manual halt.
     Every breaker can be halted by hand (:meth:`trigger_halt`) and reset (:meth:`reset`).
     Safe to use from many threads and from asyncio.
+
+    What the manager needs to know of a breaker is its :attr:`contract`
+    (:class:`~haltgate.breakers.contract.BreakerContract`). A subclass that overrides
+    ``can_trade`` is asked on every manager check; one whose ``can_trade`` takes
+    ``**kwargs`` names what it observes in ``observes = ("returns", ...)``.
     """
 
-    #: State may change with time alone while NORMAL (e.g. a heartbeat timeout).
-    _time_sensitive: ClassVar[bool] = False
-    #: Refresh whatever the state (e.g. sessions that roll by wall time).
-    _refresh_always: bool = False
-    #: Set per class: the class has time-driven logic in ``_refresh_locked``.
-    _has_refresh: ClassVar[bool] = False
-    #: ``can_trade()`` of this class is a pure state read when given no observations.
-    _pure_state_read: ClassVar[bool] = False
-    #: How ``can_trade`` validates each observation keyword (``converter(value, name)``),
-    #: so the manager can refuse a bad observation before any breaker sees the others.
-    _observations: ClassVar[Mapping[str, Callable[[Any, str], Any]]] = {}
+    #: What this class observes and does (see :mod:`haltgate.breakers.contract`).
+    contract: ClassVar[BreakerContract] = BreakerContract()
     #: Whether clearing by itself also runs :meth:`_on_reset` (the re-baseline of a reset by
     #: hand). False where that would forget what is still measured, e.g. the errors still in
     #: an error-rate window (the next error could then never trip it again).
@@ -102,7 +165,8 @@ class BaseCircuitBreaker:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        cls._has_refresh = cls._refresh_locked is not BaseCircuitBreaker._refresh_locked
+        if "contract" not in cls.__dict__ and "can_trade" in cls.__dict__:
+            cls.contract = derive_contract(cls, cls.contract)
 
     def __init__(
         self,
@@ -123,23 +187,32 @@ class BaseCircuitBreaker:
         self._clock_explicit = clock is not None
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._lock = threading.RLock()
+        # The two layers, and the view of them that lock-free readers use.
+        self._halt: TripInfo | None = None
+        self._condition: TripInfo | None = None
         self._state = NORMAL
         self._trip_info: TripInfo | None = None
         self._since: datetime | None = None
         self._listeners = ListenerSet()
         self._watchers: tuple[Callable[[BaseCircuitBreaker], None], ...] = ()
         self._sink: BreakerSink | None = None
-        # A self-clearing trip restored from a store is held until this monotonic time.
+        # A trip restored from a store at start-up (its evidence was not kept) is held
+        # until this monotonic time before this process may clear it by itself.
         self._hold_until = 0.0
-        # Set while a reset is being written to the store (see _reset_locked).
-        self._pending_reset: datetime | None = None
         self._tripped_mono = 0.0
+        # What the last state change was ("trip", "halt", "reset", "self_clear").
+        self._last_change: str | None = None
 
     def _set_clock(self, clock: Clock) -> None:
         """Adopt ``clock`` (the manager's, when this breaker was made without one)."""
         self._clock = clock
 
-    # ------------------------------------------------------------------ reading
+    @property
+    def _origin(self) -> str:
+        sink = self._sink
+        return LOCAL_ORIGIN if sink is None else sink.origin
+
+    # ------------------------------------------------------------------ reading (pure)
     @property
     def clock(self) -> Clock:
         """The clock this breaker reads."""
@@ -147,15 +220,28 @@ class BaseCircuitBreaker:
 
     @property
     def state(self) -> CircuitBreakerState:
-        """The current state (self-clearing breakers re-check their condition first)."""
-        self._refresh()
-        return self._state
+        """The current state; a due time-driven trip reads as TRIPPED at once."""
+        state = self._state
+        if state is NORMAL:
+            if self._pending_trip() is None:
+                return NORMAL
+            self._schedule_refresh()
+            # Due but perhaps not recorded yet (the refresh step may run elsewhere).
+            return TRIPPED if self._state is NORMAL else self._state
+        if state is TRIPPED and type(self).contract.clears_by_time:
+            self._schedule_refresh()
+            return self._state
+        return state
 
     @property
     def is_tripped(self) -> bool:
         """True when TRIPPED or MANUALLY_HALTED."""
-        self._refresh()
-        return self._state in BLOCKING_STATES
+        return self.state in BLOCKING_STATES
+
+    @property
+    def is_halted(self) -> bool:
+        """True while a manual halt is in force (whatever the breaker's own condition)."""
+        return self._halt is not None
 
     @property
     def since(self) -> datetime | None:
@@ -168,29 +254,54 @@ class BaseCircuitBreaker:
 
     def get_trip_reason(self) -> str | None:
         """Why the breaker is tripped or halted, or ``None`` when it is not."""
-        self._refresh()
-        info = self._trip_info
-        return info.reason if info is not None and self._state in BLOCKING_STATES else None
+        _ = self.state  # the same view as ``state`` (schedules a due refresh step)
+        info = self._blocking_info()
+        return None if info is None else info.reason
 
     def get_trip_details(self) -> dict[str, Any]:
-        """Threshold, observed value, time and operator of the current trip or halt.
-
-        Empty when the breaker is not tripped."""
-        self._refresh()
+        """Threshold, observed value, time and operator of the current trip or halt
+        (empty when the breaker is not tripped). While halted, the breaker's own trip
+        underneath is under ``"condition"``."""
+        _ = self.state  # the same view as ``state`` (schedules a due refresh step)
         with self._lock:
-            info = self._trip_info
-            if info is None or self._state not in BLOCKING_STATES:
+            info = self._blocking_info()
+            if info is None:
                 return {}
             details = dict(info.details)
             details.setdefault("reason", info.reason)
             details["tripped_at"] = info.at
             details["operator"] = info.operator
-            details["state"] = self._state.value
+            details["state"] = HALTED.value if self._halt is not None else TRIPPED.value
+            condition = self._condition
+            if self._halt is not None and condition is not None:
+                details["condition"] = {**condition.details, "reason": condition.reason}
             return details
+
+    def _blocking_info(self) -> TripInfo | None:
+        """The halt, else the trip, else a due time-driven trip (not yet recorded)."""
+        info = self._halt or self._condition
+        if info is not None:
+            return info
+        pending = self._pending_trip()
+        if pending is None:
+            return None
+        reason, details = pending
+        return TripInfo(reason, details, None, self._clock.now(), self._origin)
 
     def _blocks(self) -> bool:
         """Would this breaker refuse an order right now (without new observations)?"""
         return self.is_tripped
+
+    def next_deadline(self) -> float | None:
+        """Monotonic time at which time alone may trip this breaker (``None``: never).
+        Breakers whose contract says ``trips_by_time`` override this."""
+        return None
+
+    def _pending_trip(self) -> tuple[str, dict[str, Any]] | None:
+        """A time-driven trip that is due now but not recorded: ``(reason, details)``.
+        Pure (no lock, no change); breakers that trip by time override it, and their
+        refresh step records exactly what this returns."""
+        return None
 
     # ------------------------------------------------------------------ operator actions
     def trigger_halt(self, reason: str, operator: str) -> None:
@@ -200,21 +311,22 @@ class BaseCircuitBreaker:
         events: list[BreakerEvent] = []
         with self._lock:
             self._refresh_locked(events)
-            if self._state == HALTED:
-                self._publish(events)
-                return
-            previous = self._trip_info.reason if self._trip_info is not None else None
-            details: dict[str, Any] = {}
-            if self._state == TRIPPED and previous:
-                details["previous_reason"] = previous
-            self._set(HALTED, EventKind.HALTED, reason, details, operator, events)
-            self._persist(events, permissive=False)
+            if self._halt is None:
+                details: dict[str, Any] = {}
+                if self._condition is not None:
+                    details["previous_reason"] = self._condition.reason
+                halt = TripInfo(reason, details, operator, self._clock.now(), self._origin)
+                self._execute_locked(
+                    EventKind.HALTED, halt, self._condition, "halt", reason, operator, events
+                )
         self._publish(events)
 
     def reset(self, operator: str | None = None, reason: str | None = None) -> None:
-        """Return to NORMAL (listeners see → RESETTING → NORMAL).
+        """An operator's reset: lift a manual halt, or else clear the breaker's trip
+        (listeners see → RESETTING → NORMAL).
 
-        A reset of a NORMAL breaker does nothing. Raises
+        A halt is lifted alone: a trip recorded underneath stays (a latched breaker then
+        needs its own reset). A reset of a NORMAL breaker does nothing. Raises
         :class:`~haltgate.StoreUnavailableError` (and changes nothing) when the attached
         store cannot record it.
         """
@@ -225,11 +337,29 @@ class BaseCircuitBreaker:
         events: list[BreakerEvent] = []
         with self._lock:
             self._refresh_locked(events)
-            if self._state == NORMAL:
-                self._publish(events)
-                return
             why = reason or "manual reset"
-            self._reset_locked(why, {"cause": "manual"}, operator, events, raise_on_store=True)
+            if self._halt is not None:
+                self._lift_locked(
+                    lift_halt=True,
+                    lift_condition=False,
+                    cause="reset",
+                    reason=why,
+                    details={"cause": "manual"},
+                    operator=operator,
+                    rebaseline=False,
+                    events=events,
+                )
+            elif self._condition is not None:
+                self._lift_locked(
+                    lift_halt=False,
+                    lift_condition=True,
+                    cause="reset",
+                    reason=why,
+                    details={"cause": "manual"},
+                    operator=operator,
+                    rebaseline=True,
+                    events=events,
+                )
         self._publish(events)
 
     # ------------------------------------------------------------------ listeners
@@ -243,8 +373,8 @@ class BaseCircuitBreaker:
 
     # ------------------------------------------------------------------ for subclasses
     def _trip(self, reason: str, details: Mapping[str, Any] | None = None) -> bool:
-        """Trip (NORMAL → TRIPPED). Returns False, changing nothing, when already tripped
-        or halted: the first reason is kept and a manual halt is never overridden."""
+        """Trip. Returns False, changing nothing, when already tripped: the first reason is
+        kept. While halted the trip is recorded underneath the halt."""
         events: list[BreakerEvent] = []
         with self._lock:
             tripped = self._trip_locked(reason, details, events)
@@ -255,29 +385,48 @@ class BaseCircuitBreaker:
         self, reason: str, details: Mapping[str, Any] | None, events: list[BreakerEvent]
     ) -> bool:
         """:meth:`_trip` for code that already holds the lock; publish ``events`` after."""
-        if self._state != NORMAL:
+        if self._condition is not None:
             return False
-        self._set(TRIPPED, EventKind.TRIPPED, str(reason), dict(details or {}), None, events)
+        condition = TripInfo(
+            str(reason), dict(details or {}), None, self._clock.now(), self._origin
+        )
         self._tripped_mono = self._clock.monotonic()
-        self._persist(events, permissive=False)
+        self._execute_locked(
+            EventKind.TRIPPED, self._halt, condition, "trip", condition.reason, None, events
+        )
         return True
+
+    @property
+    def _condition_tripped(self) -> bool:
+        """The breaker's own condition holds (whether or not it is also halted)."""
+        return self._condition is not None
 
     def _clear_locked(
         self, cause: str, details: Mapping[str, Any] | None, events: list[BreakerEvent]
     ) -> bool:
-        """Self-clear a trip (TRIPPED → RESETTING → NORMAL) with the lock held; manual halts
-        stay. Returns whether it cleared (a store that cannot record it keeps the trip)."""
-        if self._state != TRIPPED or self._clock.monotonic() < self._hold_until:
+        """Self-clear this process's own trip (lock held); a manual halt stays. Returns
+        whether it cleared: a trip imported from another process is that process's to
+        clear, a restored trip is held for a while, and a store that cannot record the
+        clear keeps the trip (the next refresh retries)."""
+        condition = self._condition
+        if condition is None:
+            return False
+        if condition.restored:
+            if self._clock.monotonic() < self._hold_until:
+                return False
+        elif condition.origin != self._origin:
             return False
         info = dict(details or {})
         info.setdefault("cause", "condition_cleared")
-        return self._reset_locked(
-            cause,
-            info,
-            None,
-            events,
-            raise_on_store=False,
+        return self._lift_locked(
+            lift_halt=False,
+            lift_condition=True,
+            cause="self_clear",
+            reason=cause,
+            details=info,
+            operator=None,
             rebaseline=type(self)._rebaseline_on_self_clear,
+            events=events,
         )
 
     def _warn(self, reason: str, details: Mapping[str, Any] | None = None) -> None:
@@ -308,18 +457,31 @@ class BaseCircuitBreaker:
                 logger.error("audit_write_failed", extra={"breaker": self.name})
         self._publish([event])
 
-    def _refresh(self) -> None:
-        """Re-check time-driven conditions (self-clearing, session roll, timeouts)."""
-        if self._has_refresh and (
-            self._refresh_always or self._time_sensitive or self._state is not NORMAL
-        ):
+    # ------------------------------------------------------------------ refresh step
+    def refresh(self) -> None:
+        """The refresh step: record what time alone changed (a due trip, a window that
+        emptied, a cooldown that ended, a new session). Waits for the breaker's lock."""
+        events: list[BreakerEvent] = []
+        with self._lock:
+            self._refresh_locked(events)
+        if events:
+            self._publish(events)
+
+    def _schedule_refresh(self) -> None:
+        sink = self._sink
+        if sink is None:
             self._refresh_now()
+        else:
+            sink.request_refresh(self)
+
+    def _refresh(self) -> None:
+        """Run the refresh step now if the lock is free (for code paths that change the
+        breaker anyway, e.g. a new observation)."""
+        self._refresh_now()
 
     def _refresh_now(self) -> None:
         # Never wait for the lock: a thread holding it is changing this breaker right now
-        # (perhaps writing to the store). What time alone would change (a self-clear, a
-        # session roll, a heartbeat timeout) waits for the next read after that thread is
-        # done; trips caused by a call happen under the lock in that call anyway.
+        # and runs the refresh step itself. Reads meanwhile still report a due trip.
         if not self._lock.acquire(blocking=False):
             return
         events: list[BreakerEvent] = []
@@ -331,7 +493,12 @@ class BaseCircuitBreaker:
             self._publish(events)
 
     def _refresh_locked(self, events: list[BreakerEvent]) -> None:
-        """Subclasses override to clear or trip by time (lock held; append to ``events``)."""
+        """Subclasses override to clear or trip by time (lock held; append to ``events``).
+        The default records a due :meth:`_pending_trip`."""
+        if self._condition is None:
+            pending = self._pending_trip()
+            if pending is not None:
+                self._trip_locked(pending[0], pending[1], events)
 
     def _on_reset(self) -> None:
         """Subclasses override to re-baseline on a reset (by hand, from another process, and
@@ -344,11 +511,140 @@ class BaseCircuitBreaker:
     def _import_data(self, data: Mapping[str, Any]) -> None:
         """Restore what :meth:`_export_data` wrote."""
 
+    def _memento(self) -> Any:
+        """Everything :meth:`_on_reset` may change, to undo it when the store refuses the
+        reset. The default is the exported data; breakers whose evidence is not exported
+        (an error window) override this and :meth:`_restore_memento`."""
+        return self._export_data()
+
+    def _restore_memento(self, memento: Any) -> None:
+        """Undo :meth:`_on_reset` with what :meth:`_memento` returned."""
+        self._import_data(memento)
+
     def _restore_hold_seconds(self) -> float:
         """How long a restored self-clearing trip is held before it may clear."""
         return 0.0
 
-    # ------------------------------------------------------------------ machinery
+    # ------------------------------------------------------------------ the executor
+    def _execute_locked(
+        self,
+        kind: EventKind,
+        halt: TripInfo | None,
+        condition: TripInfo | None,
+        change: str,
+        reason: str | None,
+        operator: str | None,
+        events: list[BreakerEvent],
+        details: dict[str, Any] | None = None,
+    ) -> bool:
+        """Move to ``(halt, condition)``: the one place a state change is made durable.
+
+        Restrictive (nothing lifted): applied in memory, then written; a store failure is
+        logged and retried by the store, never undone. Permissive (something lifted): the
+        explicit next snapshot is written first; the change is applied only once the store
+        has it (returns False, changing nothing, when it does not)."""
+        previous = self._state
+        new_state = HALTED if halt is not None else TRIPPED if condition is not None else NORMAL
+        now = self._clock.now()
+        permissive = (self._halt is not None and halt is None) or (
+            self._condition is not None and condition is None
+        )
+        if details is None:
+            shown = halt or condition
+            details = {} if shown is None else dict(shown.details)
+        if permissive:
+            added = [
+                self._event(kind, previous, RESETTING, reason, details, operator, now),
+                self._event(kind, RESETTING, new_state, reason, details, operator, now),
+            ]
+            snapshot = self._snapshot(halt, condition, now, change)
+            sink = self._sink
+            if sink is not None:
+                sink.save(self, added, snapshot)
+            self._apply(halt, condition, now, change)
+            events.extend(added)
+            return True
+        self._apply(halt, condition, now, change)
+        added = [self._event(kind, previous, new_state, reason, details, operator, now)]
+        events.extend(added)
+        sink = self._sink
+        if sink is not None:
+            try:
+                sink.save(self, added, self._snapshot(halt, condition, now, change))
+            except StoreUnavailableError:
+                logger.critical(
+                    "store_write_failed", extra={"breaker": self.name, "state": new_state.value}
+                )
+        return True
+
+    def _lift_locked(
+        self,
+        *,
+        lift_halt: bool,
+        lift_condition: bool,
+        cause: str,
+        reason: str,
+        details: dict[str, Any],
+        operator: str | None,
+        rebaseline: bool,
+        events: list[BreakerEvent],
+        raise_on_store: bool = True,
+    ) -> bool:
+        """Lift the halt and/or the trip through the executor (permissive: written first).
+        ``rebaseline`` runs :meth:`_on_reset` into the written snapshot, undone if the store
+        refuses. Raises StoreUnavailableError for an operator's reset; a self-clear the
+        store refuses returns False."""
+        was = self._halt if lift_halt else self._condition
+        if was is not None:
+            details = {**details, "cleared_reason": was.reason}
+            if lift_condition and self._condition is not None:
+                details["cleared_origin"] = self._condition.origin
+        memento = self._memento() if rebaseline else None
+        if rebaseline:
+            self._on_reset()
+        try:
+            self._execute_locked(
+                EventKind.RESET,
+                None if lift_halt else self._halt,
+                None if lift_condition else self._condition,
+                cause,
+                reason,
+                operator,
+                events,
+                details,
+            )
+        except StoreUnavailableError:
+            if rebaseline:
+                self._restore_memento(memento)
+            if raise_on_store and cause != "self_clear":
+                raise
+            return False
+        return True
+
+    def _apply(
+        self,
+        halt: TripInfo | None,
+        condition: TripInfo | None,
+        now: datetime,
+        change: str | None = None,
+    ) -> None:
+        if change is not None:
+            self._last_change = change
+        self._halt = halt
+        self._condition = condition
+        self._sync_view(now)
+
+    def _sync_view(self, now: datetime | None) -> None:
+        """Derive what lock-free readers see from the two layers, and tell the watchers."""
+        halt, condition = self._halt, self._condition
+        self._trip_info = halt or condition
+        state = HALTED if halt is not None else TRIPPED if condition is not None else NORMAL
+        if state is not self._state and now is not None:
+            self._since = now
+        self._state = state
+        for watcher in self._watchers:
+            watcher(self)
+
     def _event(
         self,
         kind: EventKind,
@@ -370,84 +666,6 @@ class BaseCircuitBreaker:
             details=details,
             operator=operator,
         )
-
-    def _set(
-        self,
-        state: CircuitBreakerState,
-        kind: EventKind,
-        reason: str | None,
-        details: dict[str, Any],
-        operator: str | None,
-        events: list[BreakerEvent],
-    ) -> None:
-        previous = self._state
-        now = self._clock.now()
-        self._state = state
-        self._since = now
-        if state in BLOCKING_STATES:
-            self._trip_info = TripInfo(reason or "", details, operator, now)
-        elif state is NORMAL:
-            self._trip_info = None
-        events.append(self._event(kind, previous, state, reason, details, operator, now))
-        for watcher in self._watchers:
-            watcher(self)
-
-    def _reset_locked(
-        self,
-        reason: str,
-        details: dict[str, Any],
-        operator: str | None,
-        events: list[BreakerEvent],
-        *,
-        raise_on_store: bool,
-        rebaseline: bool = True,
-    ) -> bool:
-        # Readers that take no lock (can_trade, the manager's fast path) must never see a
-        # reset the store may still refuse: ``_state`` keeps the blocking state until the
-        # store has the reset; meanwhile export_state() reports the pending NORMAL.
-        snapshot = self.export_state()
-        previous = self._state
-        was = self._trip_info
-        if was is not None:
-            details = {**details, "cleared_reason": was.reason}
-        now = self._clock.now()
-        added = [
-            self._event(EventKind.RESET, previous, RESETTING, reason, details, operator, now),
-            self._event(EventKind.RESET, RESETTING, NORMAL, reason, details, operator, now),
-        ]
-        if rebaseline:
-            self._on_reset()
-        self._pending_reset = now
-        try:
-            self._persist(added, permissive=True)
-        except StoreUnavailableError:
-            self._pending_reset = None
-            self._import_data(snapshot.get("data") or {})
-            if raise_on_store:
-                raise
-            return False
-        self._pending_reset = None
-        self._state = NORMAL
-        self._since = now
-        self._trip_info = None
-        events.extend(added)
-        for watcher in self._watchers:
-            watcher(self)
-        return True
-
-    def _persist(self, events: list[BreakerEvent], *, permissive: bool) -> None:
-        sink = self._sink
-        if sink is None:
-            return
-        try:
-            sink.save(self, events)
-        except StoreUnavailableError:
-            if permissive:
-                raise
-            logger.critical(
-                "store_write_failed",
-                extra={"breaker": self.name, "state": self._state.value},
-            )
 
     def _persist_soft(self) -> None:
         sink = self._sink
@@ -471,92 +689,126 @@ class BaseCircuitBreaker:
             self._listeners.emit(event)
 
     # ------------------------------------------------------------------ persistence
-    def export_state(self) -> dict[str, Any]:
-        """A JSON-friendly snapshot: state, trip info and breaker-specific data."""
-        with self._lock:
-            pending = self._pending_reset
-            info = None if pending is not None else self._trip_info
-            since = pending if pending is not None else self._since
-            return {
-                "name": self.name,
-                "type": self.breaker_type.value,
-                "state": NORMAL.value if pending is not None else self._state.value,
-                "since": since.isoformat() if since else None,
-                "trip": None
-                if info is None
-                else {
-                    "reason": info.reason,
-                    "details": dict(info.details),
-                    "operator": info.operator,
-                    "at": info.at.isoformat(),
-                },
-                "data": self._export_data(),
-            }
-
-    def import_state(
+    def _snapshot(
         self,
-        snapshot: Mapping[str, Any],
-        *,
-        publish: bool = False,
-        guard: Callable[[], bool] | None = None,
-    ) -> None:
-        """Adopt a snapshot (a restart, or another process's change).
+        halt: TripInfo | None,
+        condition: TripInfo | None,
+        since: datetime | None,
+        change: str | None,
+    ) -> dict[str, Any]:
+        state = HALTED if halt is not None else TRIPPED if condition is not None else NORMAL
+        shown = halt or condition
+        return {
+            "name": self.name,
+            "type": self.breaker_type.value,
+            "state": state.value,
+            "since": since.isoformat() if since else None,
+            "trip": None if shown is None else shown.to_json(),
+            # The breaker's own trip underneath a halt (the halt is under "trip").
+            "condition": None if halt is None or condition is None else condition.to_json(),
+            "change": change,
+            "origin": self._origin,
+            "data": codec.encode(self._export_data()),
+        }
 
-        With ``publish`` the change is announced to listeners as events (and not written
-        back to the store); otherwise it is applied silently. ``guard`` is called with the
-        breaker's lock held; if it returns False nothing is applied (a store uses it to
-        drop another process's change that this process has since overwritten).
-        """
+    def export_state(self) -> dict[str, Any]:
+        """A JSON snapshot: state, trip info, breaker-specific data (see :mod:`haltgate.codec`)."""
+        with self._lock:
+            return self._snapshot(self._halt, self._condition, self._since, self._last_change)
+
+    @staticmethod
+    def _layers(
+        snapshot: Mapping[str, Any], *, restored: bool
+    ) -> tuple[TripInfo | None, TripInfo | None]:
+        """``(halt, condition)`` of a stored snapshot (any version)."""
+        state = CircuitBreakerState(snapshot.get("state") or "NORMAL")
+        trip = snapshot.get("trip")
+        shown = TripInfo.from_json(trip, restored=restored) if trip else None
+        if state is HALTED:
+            below = snapshot.get("condition")
+            condition = TripInfo.from_json(below, restored=restored) if below else None
+            return shown, condition
+        if state is TRIPPED:
+            return None, shown
+        return None, None
+
+    def import_state(self, snapshot: Mapping[str, Any]) -> None:
+        """Restore a snapshot read back at start-up (silently: no events, no writes).
+
+        A restored trip is held for :meth:`_restore_hold_seconds` before this process may
+        clear it by itself (its evidence was not persisted)."""
+        with self._lock:
+            data = snapshot.get("data")
+            if data:
+                self._import_data(codec.decode(data))
+            halt, condition = self._layers(snapshot, restored=True)
+            if condition is not None:
+                self._hold_until = self._clock.monotonic() + self._restore_hold_seconds()
+                self._tripped_mono = self._clock.monotonic()
+            self._halt, self._condition = halt, condition
+            since = snapshot.get("since")
+            self._sync_view(None)
+            self._since = datetime.fromisoformat(since) if since else None
+
+    def adopt_remote(
+        self, snapshot: Mapping[str, Any], *, guard: Callable[[], bool] | None = None
+    ) -> bool:
+        """Adopt another process's change (the one adoption path, see
+        :mod:`haltgate.breakers.adoption`); announced to listeners, never written back.
+
+        ``guard`` is called with the lock held; if it returns False nothing is applied (the
+        store drops a change older than this process's own). Returns whether anything
+        changed."""
         events: list[BreakerEvent] = []
         with self._lock:
             if guard is not None and not guard():
-                return
-            new_state = CircuitBreakerState(snapshot.get("state", "NORMAL"))
-            trip = snapshot.get("trip")
-            data = snapshot.get("data")
-            if data:
-                self._import_data(data)
-            if new_state is RESETTING:
-                new_state = NORMAL
-            if new_state == self._state and (
-                new_state is NORMAL
-                or (trip and self._trip_info and trip["reason"] == self._trip_info.reason)
-            ):
-                return
+                return False
+            remote_halt, remote_condition = self._layers(snapshot, restored=False)
+            condition = self._condition
+            plan = plan_adoption(
+                halted=self._halt is not None,
+                condition_origin=None if condition is None else condition.origin,
+                remote=snapshot,
+                remote_halt=remote_halt,
+                remote_condition=remote_condition,
+            )
+            if plan.empty:
+                return False
             previous = self._state
-            if publish:
-                reason = trip["reason"] if trip else "changed by another process"
-                operator = trip.get("operator") if trip else None
-                details = dict(trip.get("details", {})) if trip else {}
-                details["remote"] = True
-                kind = {
-                    TRIPPED: EventKind.TRIPPED,
-                    HALTED: EventKind.HALTED,
-                    NORMAL: EventKind.RESET,
-                }[new_state]
-                if new_state is NORMAL and previous in BLOCKING_STATES:
-                    self._set(RESETTING, kind, reason, details, operator, events)
-                    # The other process re-baselined its copy; do the same with what this
-                    # process observed last (a fresh allowance from the latest value).
-                    self._on_reset()
-                self._set(new_state, kind, reason, details, operator, events)
-            else:
-                self._state = new_state
-                for watcher in self._watchers:
-                    watcher(self)
-            if trip and new_state in BLOCKING_STATES:
-                self._trip_info = TripInfo(
-                    trip["reason"],
-                    dict(trip.get("details", {})),
-                    trip.get("operator"),
-                    datetime.fromisoformat(trip["at"]),
+            now = self._clock.now()
+            halt = self._halt
+            if plan.adopt_halt:
+                halt = remote_halt
+            elif plan.lift_halt:
+                halt = None
+            if plan.adopt_condition:
+                condition = remote_condition
+                self._tripped_mono = self._clock.monotonic()
+            elif plan.lift_condition:
+                condition = None
+            if plan.drop_evidence:
+                self._on_reset()
+            self._apply(halt, condition, now)
+            shown = remote_halt or remote_condition
+            reason = shown.reason if shown is not None else "changed by another process"
+            operator = shown.operator if shown is not None else None
+            details = dict(shown.details) if shown is not None else {}
+            details["remote"] = True
+            details["change"] = snapshot.get("change")
+            if plan.lift_halt or plan.lift_condition:
+                kind = EventKind.RESET
+                reason = "reset by another process" if shown is None else reason
+                events.append(self._event(kind, previous, RESETTING, reason, details, None, now))
+                events.append(
+                    self._event(kind, RESETTING, self._state, reason, details, operator, now)
                 )
-                if new_state is TRIPPED:
-                    self._hold_until = self._clock.monotonic() + self._restore_hold_seconds()
-            since = snapshot.get("since")
-            if since and not publish:
-                self._since = datetime.fromisoformat(since)
+            else:
+                kind = EventKind.HALTED if plan.adopt_halt else EventKind.TRIPPED
+                events.append(
+                    self._event(kind, previous, self._state, reason, details, operator, now)
+                )
         self._publish(events)
+        return True
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r} state={self._state.value}>"

@@ -8,6 +8,7 @@ from ..clock import Clock
 from ..errors import InvalidInputError
 from ..values import Number, to_decimal, to_fraction, to_text
 from .base import BaseCircuitBreaker
+from .contract import BreakerContract
 from .state import BLOCKING_STATES, CircuitBreakerType
 
 __all__ = ["PositionConcentrationCircuitBreaker"]
@@ -24,7 +25,7 @@ class PositionConcentrationCircuitBreaker(BaseCircuitBreaker):
     concentrated.
     """
 
-    _pure_state_read = True
+    contract = BreakerContract()
 
     def __init__(
         self, max_position_pct: Number, *, name: str | None = None, clock: Clock | None = None

@@ -8,7 +8,8 @@ from ..clock import Clock
 from ..events import BreakerEvent
 from ..values import Number, to_count, to_seconds
 from .base import BaseCircuitBreaker
-from .state import CircuitBreakerState, CircuitBreakerType
+from .contract import BreakerContract
+from .state import CircuitBreakerType
 
 __all__ = ["ConnectionCircuitBreaker"]
 
@@ -21,8 +22,7 @@ class ConnectionCircuitBreaker(BaseCircuitBreaker):
     is alive, so it clears a timeout trip but not a failure trip.
     """
 
-    _time_sensitive = True
-    _pure_state_read = True
+    contract = BreakerContract(trips_by_time=True)
     _rebaseline_on_self_clear = False
 
     def __init__(
@@ -51,17 +51,11 @@ class ConnectionCircuitBreaker(BaseCircuitBreaker):
         events: list[BreakerEvent] = []
         with self._lock:
             self._consecutive += 1
-            if (
-                self._consecutive >= self.failure_threshold
-                and self._state is CircuitBreakerState.TRIPPED
-            ):
+            if self._consecutive >= self.failure_threshold and self._condition is not None:
                 # Tripped by a timeout and now failing too: a heartbeat alone must no
                 # longer clear it, only a success.
                 self._trip_cause = "failures"
-            elif (
-                self._consecutive >= self.failure_threshold
-                and self._state is CircuitBreakerState.NORMAL
-            ):
+            elif self._consecutive >= self.failure_threshold and self._condition is None:
                 self._trip_cause = "failures"
                 self._trip_locked(
                     f"{self._consecutive} consecutive connection failures "
@@ -104,17 +98,26 @@ class ConnectionCircuitBreaker(BaseCircuitBreaker):
         """Seconds since the last success or heartbeat."""
         return self._clock.monotonic() - self._last_alive
 
-    def _refresh_locked(self, events: list[BreakerEvent]) -> None:
-        if self._state is not CircuitBreakerState.NORMAL:
-            return
+    def next_deadline(self) -> float | None:
+        """Monotonic time after which silence trips this breaker."""
+        return self._last_alive + self.timeout_seconds
+
+    def _pending_trip(self) -> tuple[str, dict[str, Any]] | None:
+        if self._condition is not None:
+            return None
         silent = self._clock.monotonic() - self._last_alive
-        if silent > self.timeout_seconds:
+        if silent <= self.timeout_seconds:
+            return None
+        return (
+            f"No success or heartbeat for {silent:.1f}s (max {self.timeout_seconds:g}s)",
+            {"threshold": self.timeout_seconds, "observed": silent},
+        )
+
+    def _refresh_locked(self, events: list[BreakerEvent]) -> None:
+        pending = self._pending_trip()
+        if pending is not None:
             self._trip_cause = "timeout"
-            self._trip_locked(
-                f"No success or heartbeat for {silent:.1f}s (max {self.timeout_seconds:g}s)",
-                {"threshold": self.timeout_seconds, "observed": silent},
-                events,
-            )
+            self._trip_locked(pending[0], pending[1], events)
 
     def _on_reset(self) -> None:
         self._consecutive = 0

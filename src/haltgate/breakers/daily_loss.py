@@ -13,7 +13,8 @@ from ..errors import InvalidInputError
 from ..events import BreakerEvent
 from ..values import Number, to_decimal, to_fraction, to_positive
 from .base import BaseCircuitBreaker
-from .state import BLOCKING_STATES, CircuitBreakerState, CircuitBreakerType
+from .contract import UNSET, BreakerContract
+from .state import BLOCKING_STATES, CircuitBreakerType
 
 __all__ = ["DailyLossCircuitBreaker"]
 
@@ -30,10 +31,10 @@ class DailyLossCircuitBreaker(BaseCircuitBreaker):
     baseline resets and a trip clears by itself; a manual halt stays.
     """
 
-    _pure_state_read = True
-    # Sessions roll by wall time whatever the state.
-    _refresh_always = True
-    _observations = {"current_portfolio_value": to_decimal, "start_of_day_value": to_decimal}
+    contract = BreakerContract(
+        observes={"current_portfolio_value": to_decimal, "start_of_day_value": to_decimal},
+        clears_by_time=True,
+    )
 
     def __init__(
         self,
@@ -67,18 +68,19 @@ class DailyLossCircuitBreaker(BaseCircuitBreaker):
 
     def can_trade(
         self,
-        current_portfolio_value: Number | None = None,
-        start_of_day_value: Number | None = None,
+        current_portfolio_value: Number = UNSET,
+        start_of_day_value: Number = UNSET,
     ) -> bool:
-        """Observe today's values (both optional); True unless tripped or halted."""
+        """Observe today's values (both optional; ``None`` is refused); True unless tripped
+        or halted."""
         current = (
             None
-            if current_portfolio_value is None
+            if current_portfolio_value is UNSET
             else to_decimal(current_portfolio_value, "current_portfolio_value")
         )
         baseline = (
             None
-            if start_of_day_value is None
+            if start_of_day_value is UNSET
             else to_decimal(start_of_day_value, "start_of_day_value")
         )
         events: list[BreakerEvent] = []
@@ -119,7 +121,7 @@ class DailyLossCircuitBreaker(BaseCircuitBreaker):
             return
         loss = self._baseline - self._current
         limit = self.limit()
-        if limit is None or loss <= limit or self._state is not CircuitBreakerState.NORMAL:
+        if limit is None or loss <= limit or self._condition is not None:
             return
         what = (
             f"{self.max_daily_loss_pct:.2%} of {self._baseline}"

@@ -11,7 +11,8 @@ from ..events import BreakerEvent
 from ..values import Number, to_decimal, to_fraction, to_positive
 from ..windows import RollingMax
 from .base import BaseCircuitBreaker
-from .state import BLOCKING_STATES, CircuitBreakerState, CircuitBreakerType
+from .contract import UNSET, BreakerContract
+from .state import BLOCKING_STATES, CircuitBreakerType
 
 __all__ = ["DrawdownCircuitBreaker"]
 
@@ -27,8 +28,9 @@ class DrawdownCircuitBreaker(BaseCircuitBreaker):
     it, and a reset restarts the peak window at the latest value (a fresh allowance).
     """
 
-    _pure_state_read = True
-    _observations = {"current_portfolio_value": to_decimal}
+    contract = BreakerContract(
+        observes={"current_portfolio_value": to_decimal}, requires=frozenset()
+    )
 
     def __init__(
         self,
@@ -47,9 +49,10 @@ class DrawdownCircuitBreaker(BaseCircuitBreaker):
         self._current: Decimal | None = None
         self._drawdown = _ZERO
 
-    def can_trade(self, current_portfolio_value: Number | None = None) -> bool:
-        """Observe ``current_portfolio_value`` (if given); True unless tripped or halted."""
-        if current_portfolio_value is not None:
+    def can_trade(self, current_portfolio_value: Number = UNSET) -> bool:
+        """Observe ``current_portfolio_value`` (if given; ``None`` is refused); True unless
+        tripped or halted."""
+        if current_portfolio_value is not UNSET:
             self.update(to_decimal(current_portfolio_value, "current_portfolio_value"))
         return self._state not in BLOCKING_STATES
 
@@ -64,7 +67,8 @@ class DrawdownCircuitBreaker(BaseCircuitBreaker):
             self._current = observed
             drawdown = (peak - observed) / peak if peak > _ZERO else _ZERO
             self._drawdown = drawdown
-            if drawdown > self.max_drawdown_pct and self._state is CircuitBreakerState.NORMAL:
+            # Judged while halted too: a breach under a halt is recorded beneath it.
+            if drawdown > self.max_drawdown_pct and self._condition is None:
                 self._trip_locked(
                     f"Drawdown {drawdown:.4%} exceeds max {self.max_drawdown_pct:.2%} "
                     f"(peak {peak}, current {observed})",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -11,7 +12,8 @@ from ..events import BreakerEvent
 from ..values import Number, to_count, to_seconds, to_text
 from ..windows import SlidingWindowCounter
 from .base import BaseCircuitBreaker
-from .state import CircuitBreakerState, CircuitBreakerType
+from .contract import BreakerContract
+from .state import CircuitBreakerType
 
 __all__ = ["ErrorFilter", "ErrorRateCircuitBreaker", "make_error_filter"]
 
@@ -48,7 +50,7 @@ class ErrorRateCircuitBreaker(BaseCircuitBreaker):
     the errors in the window: the operator has acknowledged them.
     """
 
-    _pure_state_read = True
+    contract = BreakerContract(counts_errors=True, clears_by_time=True)
     _rebaseline_on_self_clear = False
 
     def __init__(
@@ -87,7 +89,7 @@ class ErrorRateCircuitBreaker(BaseCircuitBreaker):
         with self._lock:
             now = self._clock.monotonic()
             count = self._window.add(now, 1, category)
-            if count > self.max_errors and self._state is CircuitBreakerState.NORMAL:
+            if count > self.max_errors and self._condition is None:
                 self._trip_locked(
                     f"Error rate exceeded: {count} errors in the last {self.window_seconds:g}s "
                     f"(max {self.max_errors})",
@@ -117,7 +119,7 @@ class ErrorRateCircuitBreaker(BaseCircuitBreaker):
             return self._window.tags(self._clock.monotonic())
 
     def _refresh_locked(self, events: list[BreakerEvent]) -> None:
-        if self._state is not CircuitBreakerState.TRIPPED:
+        if self._condition is None:
             return
         now = self._clock.monotonic()
         if now - self._tripped_mono < self.cooldown_seconds:
@@ -132,6 +134,14 @@ class ErrorRateCircuitBreaker(BaseCircuitBreaker):
 
     def _on_reset(self) -> None:
         self._window.clear()
+
+    def _memento(self) -> Any:
+        # The window is this breaker's evidence and is not exported: keep a copy so a
+        # reset the store refuses forgets no error.
+        return copy.deepcopy(self._window)
+
+    def _restore_memento(self, memento: Any) -> None:
+        self._window = memento
 
     def _restore_hold_seconds(self) -> float:
         return max(self.window_seconds, self.cooldown_seconds)

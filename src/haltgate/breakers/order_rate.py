@@ -10,7 +10,8 @@ from ..events import BreakerEvent
 from ..values import Number, to_count, to_seconds
 from ..windows import SlidingWindowCounter
 from .base import BaseCircuitBreaker
-from .state import BLOCKING_STATES, CircuitBreakerState, CircuitBreakerType
+from .contract import BreakerContract
+from .state import BLOCKING_STATES, CircuitBreakerType
 
 __all__ = ["LocalRateWindow", "OrderRateCircuitBreaker", "RateWindow"]
 
@@ -85,7 +86,7 @@ class OrderRateCircuitBreaker(BaseCircuitBreaker):
     itself once orders age out (and ``cooldown_seconds`` after the trip have passed).
     """
 
-    _pure_state_read = True
+    contract = BreakerContract(admits_orders=True, clears_by_time=True)
 
     def __init__(
         self,
@@ -141,14 +142,21 @@ class OrderRateCircuitBreaker(BaseCircuitBreaker):
         return ok
 
     def _blocks(self) -> bool:
-        return not self.can_trade()
+        # Pure: a full window refuses at once; recording the trip is the refresh step's.
+        if self.is_tripped:
+            return True
+        with self._lock:
+            full = self._rate.count() >= self.max_orders_per_minute
+        if full:
+            self._schedule_refresh()
+        return full
 
     # -------------------------------------------------------------- recording
     def record_order(self) -> bool:
         """Record an order that was sent; returns whether it was within the limit."""
         events: list[BreakerEvent] = []
         with self._lock:
-            self._refresh_locked(events)
+            self._clear_if_due_locked(events)
             count = self._rate.record()
             within = count <= self.max_orders_per_minute
             if not within:
@@ -174,7 +182,7 @@ class OrderRateCircuitBreaker(BaseCircuitBreaker):
         return admitted
 
     def _reserve_locked(self, events: list[BreakerEvent]) -> object | None:
-        self._refresh_locked(events)
+        self._clear_if_due_locked(events)
         if self._state in BLOCKING_STATES:
             return None
         token = self._rate.reserve(self.max_orders_per_minute)
@@ -211,7 +219,16 @@ class OrderRateCircuitBreaker(BaseCircuitBreaker):
             watcher(self)
 
     def _refresh_locked(self, events: list[BreakerEvent]) -> None:
-        if self._state is not CircuitBreakerState.TRIPPED:
+        # The refresh step: a full window trips (reads already report it), a trip whose
+        # orders aged out clears.
+        if self._condition is None:
+            if self._rate.count() >= self.max_orders_per_minute:
+                self._trip_full_locked(events)
+            return
+        self._clear_if_due_locked(events)
+
+    def _clear_if_due_locked(self, events: list[BreakerEvent]) -> None:
+        if self._condition is None:
             return
         if self._clock.monotonic() - self._tripped_mono < self.cooldown_seconds:
             return

@@ -18,7 +18,8 @@ from ..errors import InvalidInputError
 from ..events import BreakerEvent
 from ..values import Number, to_decimal, to_seconds, to_text
 from .base import BaseCircuitBreaker
-from .state import BLOCKING_STATES, CircuitBreakerState, CircuitBreakerType
+from .contract import BreakerContract
+from .state import BLOCKING_STATES, CircuitBreakerType
 
 __all__ = ["CrossingWarning", "ThresholdCircuitBreaker"]
 
@@ -67,7 +68,7 @@ class ThresholdCircuitBreaker(BaseCircuitBreaker):
     applies again once the value is back above it or a new session starts.
     """
 
-    _pure_state_read = True
+    contract = BreakerContract(clears_by_time=True)
 
     def __init__(
         self,
@@ -97,8 +98,6 @@ class ThresholdCircuitBreaker(BaseCircuitBreaker):
         self.warning = level
         self.recovery_seconds = recovery
         self.calendar = cal
-        # Sessions roll by wall time whatever the state, when there are sessions.
-        self._refresh_always = cal is not None
         self.label = text
         self._last: Decimal | None = None
         self._last_breach = float("-inf")
@@ -155,7 +154,7 @@ class ThresholdCircuitBreaker(BaseCircuitBreaker):
                 )
             if observed <= limit:
                 self._last_breach = self._clock.monotonic()
-                if self._state is CircuitBreakerState.NORMAL:
+                if self._condition is None:
                     self._trip_locked(
                         f"{self.label} {observed}% is at or below the limit {limit}%",
                         {
@@ -191,7 +190,7 @@ class ThresholdCircuitBreaker(BaseCircuitBreaker):
                     self._persist_soft()
         if (
             self.recovery_seconds is not None
-            and self._state is CircuitBreakerState.TRIPPED
+            and self._condition is not None
             and self._last is not None
             and self._last > self.effective_limit()
             and self._clock.monotonic() - self._last_breach >= self.recovery_seconds

@@ -12,7 +12,8 @@ from ..errors import InvalidInputError
 from ..events import BreakerEvent
 from ..values import MAX_MAGNITUDE, Number, to_count, to_decimal, to_positive, to_seconds
 from .base import BaseCircuitBreaker
-from .state import BLOCKING_STATES, CircuitBreakerState, CircuitBreakerType
+from .contract import UNSET, BreakerContract
+from .state import BLOCKING_STATES, CircuitBreakerType
 
 __all__ = ["VolatilityCircuitBreaker"]
 
@@ -31,8 +32,9 @@ class VolatilityCircuitBreaker(BaseCircuitBreaker):
     return.
     """
 
-    _pure_state_read = True
-    _observations = {"price": to_positive, "last_return": to_decimal}
+    contract = BreakerContract(
+        observes={"price": to_positive, "last_return": to_decimal}, clears_by_time=True
+    )
 
     def __init__(
         self,
@@ -56,11 +58,12 @@ class VolatilityCircuitBreaker(BaseCircuitBreaker):
         self._last_extreme = float("-inf")
         self._last_z: Decimal | None = None
 
-    def can_trade(self, price: Number | None = None, *, last_return: Number | None = None) -> bool:
-        """Observe a price and/or a return (optional); True unless tripped or halted."""
+    def can_trade(self, price: Number = UNSET, *, last_return: Number = UNSET) -> bool:
+        """Observe a price and/or a return (optional; ``None`` is refused); True unless
+        tripped or halted."""
         # Both are validated before either is recorded: a refused call changes nothing.
-        checked_price = None if price is None else to_positive(price, "price")
-        checked_return = None if last_return is None else to_decimal(last_return, "last_return")
+        checked_price = None if price is UNSET else to_positive(price, "price")
+        checked_return = None if last_return is UNSET else to_decimal(last_return, "last_return")
         if checked_price is not None:
             self.record_price(checked_price)
         if checked_return is not None:
@@ -113,7 +116,7 @@ class VolatilityCircuitBreaker(BaseCircuitBreaker):
             self._last_z = z
             if extreme:
                 self._last_extreme = self._clock.monotonic()
-                if self._state is CircuitBreakerState.NORMAL:
+                if self._condition is None:
                     what = "inf" if z is None else f"{z:.2f}"
                     self._trip_locked(
                         f"Return {ret:.4%} is {what} standard deviations from the mean "
@@ -132,7 +135,7 @@ class VolatilityCircuitBreaker(BaseCircuitBreaker):
         return z
 
     def _refresh_locked(self, events: list[BreakerEvent]) -> None:
-        if self._state is not CircuitBreakerState.TRIPPED:
+        if self._condition is None:
             return
         if self._clock.monotonic() - self._last_extreme >= self.cooldown_seconds:
             self._clear_locked("volatility cooldown elapsed", {"cause": "cooldown_elapsed"}, events)

@@ -98,18 +98,16 @@ class AdminService:
 
     # ------------------------------------------------------------------ state
     def refresh(self) -> None:
-        """Adopt what other processes wrote to the store (new breakers, state changes)."""
+        """Add the breakers other processes wrote to the store that this server does not
+        know yet (restored from the store as they are added). Changes to known breakers
+        reach this server only through the store's one adoption path (its background
+        watcher), which applies a remote snapshot only when it is newer and safe."""
         with self._lock:
             snapshots = self.store.load_all_snapshots()
             for name, snapshot in sorted(snapshots.items()):
-                if not name:
-                    continue
-                breaker = self.manager.get_breaker(name)
-                if breaker is None:
+                if name and self.manager.get_breaker(name) is None:
                     stored = StoredBreaker(name, str(snapshot.get("type", "custom")))
                     self.manager.add_breaker(stored)
-                else:
-                    breaker.import_state(snapshot, publish=True)
 
     def status(self) -> dict[str, Any]:
         """The JSON of ``GET /api/status``."""

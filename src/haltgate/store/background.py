@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ..audit import AuditEntry, to_jsonable
+from ..audit import AuditEntry
 from ..errors import StoreUnavailableError
 from ..events import BreakerEvent, EventKind
 from ..values import to_seconds
@@ -76,6 +76,9 @@ class BackgroundStore(Store):
         self._deadline: float | None = None
         # Change number of this process's last durable write, per breaker.
         self._own_seq: dict[str, int] = {}
+        # Breakers whose refresh step a read asked for (run by the background thread, so a
+        # read never does I/O).
+        self._refresh_requests: dict[str, BaseCircuitBreaker] = {}
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -108,6 +111,7 @@ class BackgroundStore(Store):
         while not self._stopping.is_set():
             try:
                 self._tick()
+                self._run_refreshes()
                 self._flush_soft()
                 self._retry_unsaved()
             except Exception:  # never let the watcher die
@@ -128,6 +132,17 @@ class BackgroundStore(Store):
             self._retry_unsaved()
         except Exception:
             logger.warning("store_close_flush_failed", extra={"store": self.describe()})
+
+    def request_refresh(self, breaker: BaseCircuitBreaker) -> None:
+        """Queue ``breaker``'s refresh step for the background thread (no I/O here)."""
+        if breaker.name not in self._refresh_requests:
+            self._refresh_requests[breaker.name] = breaker
+            self._wake.set()
+
+    def _run_refreshes(self) -> None:
+        while self._refresh_requests:
+            _, breaker = self._refresh_requests.popitem()
+            breaker.refresh()
 
     def _remaining(self) -> float:
         """Seconds the current write may still wait (``store_timeout`` overall per call)."""
@@ -219,7 +234,12 @@ class BackgroundStore(Store):
                 self._attached[breaker.name] = breaker
 
     # ------------------------------------------------------------------ writes
-    def save(self, breaker: BaseCircuitBreaker, events: list[BreakerEvent]) -> None:
+    def save(
+        self,
+        breaker: BaseCircuitBreaker,
+        events: list[BreakerEvent],
+        snapshot: Mapping[str, Any] | None = None,
+    ) -> None:
         """Durable save (see :meth:`Store.save`), bounded by ``store_timeout``.
 
         A restrictive change the store refuses is queued and retried in the background;
@@ -246,7 +266,10 @@ class BackgroundStore(Store):
                 with self._state_lock:
                     queued = self._unsaved.pop(breaker.name, None)
                 earlier = queued[1] if queued else []
-            snapshot = None if warnings_only else to_jsonable(breaker.export_state())
+            if warnings_only:
+                snapshot = None
+            elif snapshot is None:
+                snapshot = breaker.export_state()
             self._deadline = deadline
             self.write(breaker.name, snapshot, earlier + audit_records(events))
         except StoreUnavailableError:
@@ -285,8 +308,7 @@ class BackgroundStore(Store):
         # Snapshots are taken before the write lock: a trading thread may hold a breaker
         # lock while it waits for the write lock (never the other way round).
         exported = [
-            (name, breaker, records, to_jsonable(breaker.export_state()))
-            for name, (breaker, records) in pending
+            (name, breaker, records, breaker.export_state()) for name, (breaker, records) in pending
         ]
         if not self._write_lock.acquire(timeout=self.store_timeout):
             return
@@ -314,7 +336,7 @@ class BackgroundStore(Store):
 
     def save_soft(self, breaker: BaseCircuitBreaker) -> None:
         """Queue progress (peak window, baseline) for the background thread; no I/O here."""
-        snapshot = to_jsonable(breaker.export_state())
+        snapshot = breaker.export_state()
         with self._soft_lock:
             self._soft_pending[breaker.name] = snapshot
         self._wake.set()
@@ -378,7 +400,7 @@ class BackgroundStore(Store):
                 return False
             return seq > self._own_seq.get(name, 0)
 
-        breaker.import_state(state_only, publish=True, guard=newer_and_safe)
+        breaker.adopt_remote(state_only, guard=newer_and_safe)
 
 
 def _close_at_exit(ref: weakref.ref[BackgroundStore]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -85,6 +86,9 @@ class Store(ABC):
         self._attached: dict[str, BaseCircuitBreaker] = {}
         self._attach_lock = threading.Lock()
         self._availability_watchers: list[Callable[[], None]] = []
+        #: Names this store instance (one per process, in practice) in the snapshots it
+        #: writes, so other processes know whose trip or self-clear they are looking at.
+        self.origin: str = uuid.uuid4().hex
 
     # ------------------------------------------------------------------ primitives
     @abstractmethod
@@ -164,20 +168,31 @@ class Store(ABC):
         self._availability_watchers.append(callback)
 
     # BreakerSink
-    def save(self, breaker: BaseCircuitBreaker, events: list[BreakerEvent]) -> None:
-        """Save the breaker's snapshot with one audit entry per state-changing event."""
+    def save(
+        self,
+        breaker: BaseCircuitBreaker,
+        events: list[BreakerEvent],
+        snapshot: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Save ``snapshot`` (default: the breaker's current one) with one audit entry per
+        state-changing event."""
         records = audit_records(events)
-        snapshot = (
-            None
-            if events and all(e.kind == "warning" for e in events)
-            else to_jsonable(breaker.export_state())
-        )
+        if events and all(e.kind == "warning" for e in events):
+            snapshot = None
+        elif snapshot is None:
+            snapshot = breaker.export_state()
         self.write(breaker.name, snapshot, records)
+
+    def request_refresh(self, breaker: BaseCircuitBreaker) -> None:
+        """Run ``breaker``'s refresh step (a read saw that time may have changed it). This
+        store does no I/O, so it runs at once, unless another thread holds the breaker's
+        lock (that thread is changing it and refreshes it itself)."""
+        breaker._refresh_now()
 
     def save_soft(self, breaker: BaseCircuitBreaker) -> None:
         """Save progress (peaks, baselines) without an audit entry; failures are logged."""
         try:
-            self.write(breaker.name, to_jsonable(breaker.export_state()), [])
+            self.write(breaker.name, breaker.export_state(), [])
         except Exception:
             logger.warning(
                 "store_soft_write_failed", extra={"breaker": breaker.name}, exc_info=True

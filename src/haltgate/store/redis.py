@@ -22,7 +22,6 @@ import itertools
 import json
 import logging
 import time
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -177,7 +176,7 @@ class RedisStore(BackgroundStore):
             # (the listener's health check relies on it).
             protocol=2,
         )
-        self._origin = uuid.uuid4().hex
+        self._origin = self.origin
         self._member_seq = itertools.count(1)
         self._channel = f"{namespace}:changes"
         self._write_script = self._client.register_script(_WRITE_SCRIPT)

@@ -18,7 +18,6 @@ import os
 import sqlite3
 import threading
 import time
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -94,7 +93,7 @@ class SQLiteStore(BackgroundStore):
         super().__init__(store_timeout=store_timeout, fail_open=fail_open, audit_key=audit_key)
         self.path = Path(path)
         self.tick_seconds = float(poll_interval)
-        self._origin = uuid.uuid4().hex
+        self._origin = self.origin
         self._writer = self._connect()
         self._reader_lock = threading.Lock()
         self._reader = self._connect()
