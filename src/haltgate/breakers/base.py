@@ -317,7 +317,14 @@ class BaseCircuitBreaker:
                     details["previous_reason"] = self._condition.reason
                 halt = TripInfo(reason, details, operator, self._clock.now(), self._origin)
                 self._execute_locked(
-                    EventKind.HALTED, halt, self._condition, "halt", reason, operator, events
+                    EventKind.HALTED,
+                    halt,
+                    self._condition,
+                    "halt",
+                    reason,
+                    operator,
+                    events,
+                    halt.details,
                 )
         self._publish(events)
 
@@ -392,7 +399,14 @@ class BaseCircuitBreaker:
         )
         self._tripped_mono = self._clock.monotonic()
         self._execute_locked(
-            EventKind.TRIPPED, self._halt, condition, "trip", condition.reason, None, events
+            EventKind.TRIPPED,
+            self._halt,
+            condition,
+            "trip",
+            condition.reason,
+            None,
+            events,
+            condition.details,
         )
         return True
 
@@ -535,7 +549,7 @@ class BaseCircuitBreaker:
         reason: str | None,
         operator: str | None,
         events: list[BreakerEvent],
-        details: dict[str, Any] | None = None,
+        details: dict[str, Any],
     ) -> bool:
         """Move to ``(halt, condition)``: the one place a state change is made durable.
 
@@ -549,9 +563,6 @@ class BaseCircuitBreaker:
         permissive = (self._halt is not None and halt is None) or (
             self._condition is not None and condition is None
         )
-        if details is None:
-            shown = halt or condition
-            details = {} if shown is None else dict(shown.details)
         if permissive:
             added = [
                 self._event(kind, previous, RESETTING, reason, details, operator, now),
