@@ -34,6 +34,7 @@ from .setups import recommended_manager
 
 SECTION = "manager"
 CAN_TRADE_LIMIT = 6.0
+FACADE_CAN_TRADE_LIMIT = 10.0
 RECORD_ORDER_LIMIT = 3e-6
 
 
@@ -75,6 +76,66 @@ def run_can_trade(cfg: Config, result: Result) -> None:
             ratio <= CAN_TRADE_LIMIT,
         )
     )
+
+
+class _QuietPortfolio:
+    """A provider with nothing to report (the facade's steady state)."""
+
+    def get_daily_pnl_pct(self) -> int:
+        return 0
+
+    def get_max_drawdown(self) -> int:
+        return 0
+
+    def get_total_value(self) -> int:
+        return 100_000
+
+    def get_daily_pnl(self) -> int:
+        return 0
+
+    def get_position_concentration(self, symbol: str) -> int:
+        return 0
+
+
+def run_facade_can_trade(cfg: Config, result: Result) -> None:
+    """``TradingCircuitBreakers.can_trade()`` in steady state against ``f()``: no trip, and
+    the connection breaker's heartbeat deadline ahead (a day, so it stays ahead during the
+    run on the system clock)."""
+    from haltgate import TradingBreakerConfig, TradingCircuitBreakers
+
+    facade = TradingCircuitBreakers(
+        _QuietPortfolio(), TradingBreakerConfig(connection_timeout_seconds=86_400)
+    )
+    assert facade.can_trade() is True
+    variants = {
+        "loop": sync_batch("pass", {}),
+        "f()": sync_batch("f()", {"f": f}),
+        "facade.can_trade()": sync_batch("t.can_trade()", {"t": facade}),
+    }
+    times = interleave(variants, cfg.rounds, cfg.batch * 4)
+    assert facade.can_trade() is True
+    net = overheads(times, "loop")
+    ratio, _ = median_ratio(net["facade.can_trade()"], net["f()"])
+    result.data["facade_can_trade"] = {"times": times, "ratio_net": ratio}
+    result.rows.append(
+        Row(
+            SECTION,
+            "TradingCircuitBreakers.can_trade() (steady state) vs bare f()",
+            f"{median(net['facade.can_trade()']) * 1e9:.0f} ns",
+            f"{median(net['f()']) * 1e9:.0f} ns",
+            fmt_ratio(ratio),
+            "net of the empty loop; connection deadline ahead",
+        )
+    )
+    result.targets.append(
+        Target(
+            "TradingCircuitBreakers.can_trade() vs a bare function call",
+            f"≤ {FACADE_CAN_TRADE_LIMIT:.0f}x",
+            fmt_ratio(ratio),
+            ratio <= FACADE_CAN_TRADE_LIMIT,
+        )
+    )
+    facade.close()
 
 
 def run_record_order(cfg: Config, result: Result) -> None:
@@ -179,5 +240,6 @@ def run(cfg: Config) -> Result:
     """The manager's hot path."""
     result = Result(SECTION)
     run_can_trade(cfg, result)
+    run_facade_can_trade(cfg, result)
     run_record_order(cfg, result)
     return result
