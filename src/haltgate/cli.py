@@ -23,20 +23,9 @@ from .errors import (
     InvalidInputError,
     StoreUnavailableError,
 )
+from .exits import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, CommandError
 
-__all__ = ["main"]
-
-EXIT_OK = 0
-EXIT_REFUSED = 1
-EXIT_USAGE = 2
-
-
-class CommandError(Exception):
-    """A command failed in a way the operator should read: message and exit code."""
-
-    def __init__(self, message: str, code: int = EXIT_REFUSED) -> None:
-        super().__init__(message)
-        self.code = code
+__all__ = ["CommandError", "main"]
 
 
 # --------------------------------------------------------------------------- context

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, cast
 
+from .admission import RefusalLog, admit_to_windows
 from .breakers.base import BaseCircuitBreaker
 from .breakers.manual import ManualCircuitBreaker
 from .breakers.order_rate import OrderRateCircuitBreaker
@@ -25,6 +26,7 @@ from .errors import (
     UnknownBreakerError,
 )
 from .events import BreakerEvent, EventKind, Listener, ListenerSet
+from .gate import guard
 from .routing import ObservationRouter
 from .values import to_text
 
@@ -80,8 +82,7 @@ class CircuitBreakerManager:
         # Replaced as a whole when breakers change, so a reader racing add/remove_breaker
         # always sees one consistent routing.
         self._router = ObservationRouter(())
-        self._refusal_logged_at = float("-inf")
-        self._refusals_unlogged = 0
+        self._refusal_log = RefusalLog()
         # From the contracts: order windows, error counters, breakers asked on every check.
         self._rate_breakers: tuple[OrderRateCircuitBreaker, ...] = ()
         self._error_breakers: tuple[BaseCircuitBreaker, ...] = ()
@@ -413,41 +414,7 @@ class CircuitBreakerManager:
 
     def _admit_to_rate_windows(self) -> OrderRateCircuitBreaker | None:
         """Record one order in every rate window, or none; returns the refusing breaker."""
-        rate = self._rate_breakers
-        if len(rate) == 1:
-            return None if rate[0].try_record_order() else rate[0]
-        events: list[BreakerEvent] = []
-        taken: list[tuple[OrderRateCircuitBreaker, object]] = []
-        refused_by: OrderRateCircuitBreaker | None = None
-        failure: StoreUnavailableError | None = None
-        locks = [b._lock for b in rate]
-        for lock in locks:
-            lock.acquire()
-        try:
-            for breaker in rate:
-                try:
-                    token = breaker._reserve_locked(events)
-                except StoreUnavailableError as exc:
-                    failure, token = exc, None
-                if token is None:
-                    refused_by = breaker
-                    break
-                taken.append((breaker, token))
-            if refused_by is not None:
-                for breaker, token in taken:
-                    try:
-                        breaker._cancel_locked(token)
-                    except StoreUnavailableError:
-                        # The shared window keeps the slot until it ages out: safe side.
-                        logger.warning("order_cancel_failed", extra={"breaker": breaker.name})
-        finally:
-            for lock in reversed(locks):
-                lock.release()
-        for breaker in rate:
-            breaker._publish([e for e in events if e.breaker_name == breaker.name])
-        if failure is not None:
-            raise failure
-        return refused_by
+        return admit_to_windows(self._rate_breakers)
 
     def try_record_order(self) -> bool:
         """Same as :meth:`record_order` (the atomic check-and-record)."""
@@ -493,20 +460,7 @@ class CircuitBreakerManager:
         self._listeners.emit(event)
 
     def _log_refusal(self, reason: str) -> None:
-        # A runaway loop is refused thousands of times a second: log the first refusal at
-        # once, then at most one line per second carrying how many were refused meanwhile.
-        # Listeners still receive every order_refused event.
-        now = self._clock.monotonic()
-        with self._flag_lock:
-            if now - self._refusal_logged_at < 1.0:
-                self._refusals_unlogged += 1
-                return
-            suppressed = self._refusals_unlogged
-            self._refusals_unlogged = 0
-            self._refusal_logged_at = now
-        logger.warning(
-            "order_refused", extra={"reason": reason, "refused_since_last_log": suppressed}
-        )
+        self._refusal_log.refused(reason, self._clock.monotonic())
 
     def record_error(self, error: Any = None, *, category: str | None = None) -> bool:
         """Record an error in every error-rate breaker; returns whether any counted it."""
@@ -561,9 +515,7 @@ class CircuitBreakerManager:
     # ------------------------------------------------------------------ integration
     def guard(self, submit: Callable[..., Any]) -> Callable[..., Any]:
         """Wrap an order-submission function (sync or async) with the gate: see
-        :mod:`haltgate.engine.gate`."""
-        from .engine.gate import guard
-
+        :mod:`haltgate.gate`."""
         return guard(self, submit)
 
     def close(self) -> None:

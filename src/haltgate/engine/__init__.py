@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from ..gate import OrderGate, guard
+from ..orders import Order, OrderRefusedError, OrderSide, OrderStatus, OrderType
 from .data import Bar, DataPortal, parse_timestamp
-from .gate import OrderGate, guard
 from .live import ON_TRIP_MODES, LiveTradingEngine, TradingContext
-from .orders import Order, OrderRefusedError, OrderSide, OrderStatus, OrderType
 from .paper import Fill, PaperBroker
 from .protocols import BrokerAdapter, Strategy
 

@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any, Literal
 from ..clock import Clock, ManualClock, SystemClock
 from ..errors import HaltgateError, InvalidInputError, InvalidTypeError
 from ..events import BreakerEvent, EventKind, Listener
+from ..gate import OrderGate
+from ..orders import Order, OrderStatus
 from ..values import Number, to_count, to_decimal
 from .data import Bar, DataPortal
-from .gate import OrderGate
-from .orders import Order, OrderStatus
 from .protocols import BROKER_METHODS, resolve, to_positions
 
 if TYPE_CHECKING:

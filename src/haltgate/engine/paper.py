@@ -9,9 +9,9 @@ from datetime import datetime
 from decimal import Decimal
 
 from ..clock import Clock, SystemClock
+from ..orders import Order, OrderSide, OrderStatus, OrderType
 from ..values import Number, to_decimal
 from .data import Bar, DataPortal
-from .orders import Order, OrderSide, OrderStatus, OrderType
 
 __all__ = ["Fill", "PaperBroker"]
 

@@ -8,8 +8,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 if TYPE_CHECKING:
+    from ..orders import Order
     from .data import Bar
-    from .orders import Order
 
 __all__ = ["BrokerAdapter", "Strategy", "resolve"]
 

@@ -33,7 +33,7 @@ def build_service(store: Any, config: Any = None, *, with_metrics: bool = True) 
 
 def serve(ctx: Any) -> int:
     """Run the service for the CLI context ``ctx`` (blocks until stopped)."""
-    from ..cli import CommandError
+    from ..exits import CommandError
 
     config = ctx.config
     bind = ctx.args.bind or (config.server.bind if config is not None else "127.0.0.1")
