@@ -73,19 +73,29 @@ def _zone(value: Any) -> ZoneInfo:
 class DailyRollCalendar:
     """Sessions start every day at a local time in a time zone, e.g. 17:00 New York (FX).
 
-    Daylight-saving changes are followed: the roll stays at 17:00 local time. A roll time
-    that does not exist on a spring-forward day starts the session at the first valid local
-    moment after it.
+    Daylight-saving changes are followed: the roll stays at 17:00 local time. On a
+    spring-forward day a roll time that does not exist (02:30 in New York on 8 March 2026)
+    starts the session at the first valid local moment after it, the end of the gap (03:00
+    EDT). On a fall-back day a roll time that occurs twice (01:30 in New York on 1 November
+    2026) starts the session at its first occurrence (``fold=0``, 01:30 EDT); the second
+    one does not start another session.
     """
 
     def __init__(self, tz: str | ZoneInfo, time: time | str) -> None:
         self.tz = _zone(tz)
-        self.time = _parse_time(time)
+        # fold=0: an ambiguous roll time means its first occurrence, whatever the caller's
+        # time object says.
+        self.time = _parse_time(time).replace(fold=0)
 
     def _start_on(self, day: Any) -> datetime:
         local = datetime.combine(day, self.time, tzinfo=self.tz)
-        # Round-trip through UTC to normalise times inside a DST gap.
-        return local.astimezone(UTC)
+        start = local.astimezone(UTC)
+        if start.astimezone(self.tz).replace(tzinfo=None) == local.replace(tzinfo=None):
+            return start
+        # The roll time falls in a gap: fold=0 read it with the offset from before the
+        # gap, which lands after the gap by the gap's length. The session starts when the
+        # gap ends, the instant the offset changes, which lies between the two readings.
+        return _offset_change(local.replace(fold=1).astimezone(UTC), start, self.tz)
 
     def session_start(self, now: datetime) -> datetime:
         """The latest roll at or before ``now``."""
@@ -101,6 +111,25 @@ class DailyRollCalendar:
 
     def __repr__(self) -> str:
         return f"DailyRollCalendar({self.tz.key!r}, {self.time.isoformat()!r})"
+
+
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _offset_change(before: datetime, after: datetime, tz: ZoneInfo) -> datetime:
+    """The first instant in ``(before, after]`` (UTC) whose offset in ``tz`` is the one of
+    ``after``; ``before`` has the other offset."""
+    target = after.astimezone(tz).utcoffset()
+    low, high = before, after
+    # Bisect to the microsecond (datetime's resolution): about 35 steps for an hour's gap,
+    # and only on the one day a year whose roll time does not exist.
+    while high - low > _MICROSECOND:
+        mid = low + (high - low) / 2
+        if mid.astimezone(tz).utcoffset() == target:
+            high = mid
+        else:
+            low = mid
+    return high
 
 
 class ExchangeCalendar:
