@@ -111,3 +111,49 @@ def test_exchange_calendar_holiday_and_early_close() -> None:
 def test_exchange_calendar_unknown_code() -> None:
     with pytest.raises(HaltgateError, match="code"):
         ExchangeCalendar("NOPE")
+
+
+@pytest.mark.parametrize(
+    ("now", "start_utc"),
+    [
+        # Sunday 8 March 2026: New York skips 02:00-03:00 EST, so 02:30 does not exist.
+        ("2026-03-08T06:59:59.999999", "2026-03-07T07:30"),  # 01:59:59 EST: Saturday's roll
+        ("2026-03-08T07:00", "2026-03-08T07:00"),  # 03:00 EDT: the first valid moment
+        ("2026-03-08T07:29", "2026-03-08T07:00"),  # 03:29 EDT: same session
+        ("2026-03-08T07:30", "2026-03-08T07:00"),  # 03:30 EDT: no second roll
+        ("2026-03-09T06:29:59", "2026-03-08T07:00"),  # Mon 02:29:59 EDT
+        ("2026-03-09T06:30", "2026-03-09T06:30"),  # Mon 02:30 EDT: back to normal
+    ],
+)
+def test_roll_time_in_the_spring_forward_gap_starts_at_the_end_of_the_gap(
+    now: str, start_utc: str
+) -> None:
+    cal = DailyRollCalendar("America/New_York", "02:30")
+    start = cal.session_start(utc(now))
+    assert start == utc(start_utc)
+    assert start.tzinfo is UTC
+    assert cal.session_start(start) == start
+
+
+@pytest.mark.parametrize(
+    ("now", "start_utc"),
+    [
+        # Sunday 1 November 2026: New York repeats 01:00-02:00, so 01:30 happens twice.
+        ("2026-11-01T05:29:59", "2026-10-31T05:30"),  # 01:29:59 EDT: Saturday's roll
+        ("2026-11-01T05:30", "2026-11-01T05:30"),  # 01:30 EDT: the first occurrence rolls
+        ("2026-11-01T06:29:59", "2026-11-01T05:30"),  # 01:29:59 EST (second pass)
+        ("2026-11-01T06:30", "2026-11-01T05:30"),  # 01:30 EST: no second roll
+        ("2026-11-02T06:29:59", "2026-11-01T05:30"),  # Mon 01:29:59 EST
+        ("2026-11-02T06:30", "2026-11-02T06:30"),  # Mon 01:30 EST
+    ],
+)
+def test_ambiguous_roll_time_on_the_fall_back_day_is_its_first_occurrence(
+    now: str, start_utc: str
+) -> None:
+    cal = DailyRollCalendar("America/New_York", "01:30")
+    assert cal.session_start(utc(now)) == utc(start_utc)
+
+
+def test_ambiguous_roll_time_ignores_the_fold_of_the_given_time() -> None:
+    cal = DailyRollCalendar(NY, time(1, 30, fold=1))
+    assert cal.session_start(utc("2026-11-01T06:00")) == utc("2026-11-01T05:30")

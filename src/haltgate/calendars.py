@@ -1,14 +1,16 @@
 """Trading-session calendars: when a trading day starts.
 
-A calendar maps a moment to the start of the session it belongs to. The daily-loss breaker
-keeps one baseline per session and clears its trip when a new session starts.
+A calendar maps a moment to the start of the session it belongs to. The daily-loss breakers
+(both dialects) keep one baseline per session and clear their trip when a new session starts;
+:class:`SessionTracker` is the one place that decides that a new session began.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import ConfigError, InvalidInputError, InvalidTypeError
@@ -16,10 +18,13 @@ from .errors import ConfigError, InvalidInputError, InvalidTypeError
 __all__ = [
     "DailyRollCalendar",
     "ExchangeCalendar",
+    "SessionTracker",
     "TradingCalendar",
     "UTCDailyCalendar",
     "calendar_from_spec",
 ]
+
+_T = TypeVar("_T")
 
 
 @runtime_checkable
@@ -73,19 +78,29 @@ def _zone(value: Any) -> ZoneInfo:
 class DailyRollCalendar:
     """Sessions start every day at a local time in a time zone, e.g. 17:00 New York (FX).
 
-    Daylight-saving changes are followed: the roll stays at 17:00 local time. A roll time
-    that does not exist on a spring-forward day starts the session at the first valid local
-    moment after it.
+    Daylight-saving changes are followed: the roll stays at 17:00 local time. On a
+    spring-forward day a roll time that does not exist (02:30 in New York on 8 March 2026)
+    starts the session at the first valid local moment after it, the end of the gap (03:00
+    EDT). On a fall-back day a roll time that occurs twice (01:30 in New York on 1 November
+    2026) starts the session at its first occurrence (``fold=0``, 01:30 EDT); the second
+    one does not start another session.
     """
 
     def __init__(self, tz: str | ZoneInfo, time: time | str) -> None:
         self.tz = _zone(tz)
-        self.time = _parse_time(time)
+        # fold=0: an ambiguous roll time means its first occurrence, whatever the caller's
+        # time object says.
+        self.time = _parse_time(time).replace(fold=0)
 
     def _start_on(self, day: Any) -> datetime:
         local = datetime.combine(day, self.time, tzinfo=self.tz)
-        # Round-trip through UTC to normalise times inside a DST gap.
-        return local.astimezone(UTC)
+        start = local.astimezone(UTC)
+        if start.astimezone(self.tz).replace(tzinfo=None) == local.replace(tzinfo=None):
+            return start
+        # The roll time falls in a gap: fold=0 read it with the offset from before the
+        # gap, which lands after the gap by the gap's length. The session starts when the
+        # gap ends, the instant the offset changes, which lies between the two readings.
+        return _offset_change(local.replace(fold=1).astimezone(UTC), start, self.tz)
 
     def session_start(self, now: datetime) -> datetime:
         """The latest roll at or before ``now``."""
@@ -101,6 +116,25 @@ class DailyRollCalendar:
 
     def __repr__(self) -> str:
         return f"DailyRollCalendar({self.tz.key!r}, {self.time.isoformat()!r})"
+
+
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _offset_change(before: datetime, after: datetime, tz: ZoneInfo) -> datetime:
+    """The first instant in ``(before, after]`` (UTC) whose offset in ``tz`` is the one of
+    ``after``; ``before`` has the other offset."""
+    target = after.astimezone(tz).utcoffset()
+    low, high = before, after
+    # Bisect to the microsecond (datetime's resolution): about 35 steps for an hour's gap,
+    # and only on the one day a year whose roll time does not exist.
+    while high - low > _MICROSECOND:
+        mid = low + (high - low) / 2
+        if mid.astimezone(tz).utcoffset() == target:
+            high = mid
+        else:
+            low = mid
+    return high
 
 
 class ExchangeCalendar:
@@ -160,6 +194,80 @@ class ExchangeCalendar:
 
     def __repr__(self) -> str:
         return f"ExchangeCalendar({self.code!r})"
+
+
+class SessionTracker:
+    """The one place that decides that a new trading session began; sessions only move
+    forward.
+
+    ``session`` is the start of the session in force (``None`` before the first one).
+    :meth:`new_session` answers whether ``now`` lies in a later session, and which one; a
+    wall clock stepped back (a clock correction, a replay jumping back) never gives one.
+    :meth:`roll` moves to that session and commits it only once what the roll must do
+    (reset a baseline, clear a trip) has been recorded, so a roll that could not be recorded
+    (the store refused the trip's clear) is retried by the next call. Not thread-safe on its
+    own: callers hold their breaker's lock.
+    """
+
+    __slots__ = ("calendar", "session")
+
+    def __init__(self, calendar: TradingCalendar) -> None:
+        self.calendar = calendar
+        self.session: datetime | None = None
+
+    def new_session(self, now: datetime) -> datetime | None:
+        """The start of the session ``now`` belongs to if that session is later than the one
+        in force (or there is none yet); otherwise ``None``."""
+        start = self.calendar.session_start(now)
+        current = self.session
+        if current is None or start > current:
+            return start
+        return None
+
+    def roll(
+        self,
+        now: datetime,
+        record: Callable[[datetime, datetime | None, _T], bool],
+        context: _T,
+    ) -> datetime | None:
+        """Move to the session of ``now`` if it is a later one, and return its start.
+
+        ``record(start, previous, context)`` does what the roll must (``previous`` is the
+        session it leaves, ``None`` for the first one seen; ``context`` is passed through,
+        e.g. the caller's event list); it runs with ``session`` already set to ``start``, so
+        what it writes to a store names the new session. When it returns False (the roll
+        could not be recorded) the session in force stays ``previous``, the next call tries
+        again, and this returns ``None``.
+        """
+        # Same rule as new_session, inlined: this runs on every read of a daily-loss breaker.
+        start = self.calendar.session_start(now)
+        previous = self.session
+        if previous is not None and start <= previous:
+            return None
+        self.session = start
+        try:
+            done = record(start, previous, context)
+        except BaseException:
+            self.session = previous
+            raise
+        if not done:
+            self.session = previous
+            return None
+        return start
+
+    def export(self) -> str | None:
+        """The session in force in persisted form (ISO 8601), or ``None``."""
+        return None if self.session is None else self.session.isoformat()
+
+    def restore(self, value: str | None) -> None:
+        """Adopt a session that :meth:`export` wrote (a restart, another process's state).
+
+        Taken as given, not only forward: a breaker restored from a store must roll from the
+        session its restored trip and baseline belong to."""
+        self.session = None if value is None else datetime.fromisoformat(value)
+
+    def __repr__(self) -> str:
+        return f"SessionTracker({self.calendar!r}, session={self.export()!r})"
 
 
 def calendar_from_spec(spec: Any) -> TradingCalendar:

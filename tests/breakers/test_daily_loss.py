@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -13,7 +14,10 @@ from haltgate import (
     DailyLossCircuitBreaker,
     DailyRollCalendar,
     ManualClock,
+    MemoryStore,
+    StoreUnavailableError,
 )
+from haltgate.store.base import AuditRecord
 
 HOUR = 3600
 
@@ -229,3 +233,60 @@ def test_wall_time_stepping_back_never_rolls_the_session(clock: ManualClock) -> 
     assert breaker.get_start_of_day_value() == 1000
     clock.set(datetime(2025, 3, 4, 0, 0, tzinfo=UTC))  # forward into a new session
     assert not breaker.is_tripped
+
+
+class BusyStore(MemoryStore):
+    """A MemoryStore that refuses every write while ``busy`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.busy = False
+
+    def write(self, name: str, snapshot: Any, audit: Sequence[AuditRecord]) -> Any:
+        if self.busy:
+            raise StoreUnavailableError("store busy")
+        return super().write(name, snapshot, audit)
+
+
+def test_a_session_roll_the_store_refused_is_retried_by_the_next_read(
+    clock: ManualClock,
+) -> None:
+    store = BusyStore()
+    breaker = DailyLossCircuitBreaker(max_daily_loss=100, clock=clock)
+    store.attach(breaker)
+    breaker.update(1000)
+    breaker.update(800)
+    assert breaker.is_tripped
+    clock.set(datetime(2025, 3, 4, 0, 5, tzinfo=UTC))  # the next UTC session
+    store.busy = True
+    assert breaker.is_tripped  # the clear could not be recorded: stay tripped (fail safe)
+    assert not breaker.can_trade(current_portfolio_value=790)  # first value of the session
+    assert breaker.is_tripped
+    store.busy = False
+    assert not breaker.is_tripped  # the roll is retried
+    assert breaker.get_start_of_day_value() == 790  # the new session's baseline
+    assert breaker.can_trade(current_portfolio_value=690)  # exactly 100 below 790
+    assert not breaker.can_trade(current_portfolio_value="689.99")
+    resets = [e for e in store.iter_audit() if e.event == "breaker_reset"]
+    assert resets[-1].to_dict()["payload"]["details"]["cause"] == "new_session"
+
+
+def test_a_restart_from_a_store_that_missed_the_roll_clears_the_trip(clock: ManualClock) -> None:
+    store = BusyStore()
+    breaker = DailyLossCircuitBreaker(max_daily_loss=100, clock=clock)
+    store.attach(breaker)
+    breaker.update(1000)
+    breaker.update(800)
+    clock.set(datetime(2025, 3, 4, 0, 5, tzinfo=UTC))
+    store.busy = True
+    assert breaker.is_tripped
+    store.busy = False
+    # A process restarted from the store (which never got the clear) rolls by itself.
+    restarted = DailyLossCircuitBreaker(max_daily_loss=100, clock=clock)
+    store.attach(restarted)
+    assert not restarted.is_tripped
+    assert restarted.get_start_of_day_value() is None
+    snapshot = store.load_snapshot("daily_loss")
+    assert snapshot is not None
+    assert snapshot["state"] == "NORMAL"
+    assert snapshot["data"]["session"] == "2025-03-04T00:00:00+00:00"

@@ -8,7 +8,14 @@ from decimal import Decimal
 
 import pytest
 
-from haltgate import BreakerEvent, CircuitBreakerType, InvalidInputError, ManualClock, MemoryStore
+from haltgate import (
+    BreakerEvent,
+    CircuitBreakerType,
+    InvalidInputError,
+    ManualClock,
+    MemoryStore,
+    StoreUnavailableError,
+)
 from haltgate.breakers.threshold import CrossingWarning, ThresholdCircuitBreaker
 
 
@@ -90,3 +97,32 @@ def test_trip_survives_a_restart(clock):
     assert second.is_tripped
     assert second.effective_limit() == Decimal("-22")
     assert second.get_trip_reason() == first.get_trip_reason()
+
+
+class BusyStore(MemoryStore):
+    """A MemoryStore that refuses every write while ``busy`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.busy = False
+
+    def write(self, name, snapshot, audit):
+        if self.busy:
+            raise StoreUnavailableError("store busy")
+        return super().write(name, snapshot, audit)
+
+
+def test_a_session_roll_the_store_refused_is_retried_by_the_next_read(clock):
+    store = BusyStore()
+    breaker = ThresholdCircuitBreaker("daily_loss", "-2", calendar="utc", clock=clock)
+    store.attach(breaker)
+    breaker.observe("-2.5")
+    clock.set(datetime(2026, 5, 5, 0, 0, 1, tzinfo=UTC))
+    store.busy = True
+    assert breaker.is_tripped  # the clear could not be recorded: stay tripped (fail safe)
+    store.busy = False
+    assert not breaker.is_tripped  # the roll is retried
+    assert breaker.get_value() is None
+    snapshot = store.load_snapshot("daily_loss")
+    assert snapshot["state"] == "NORMAL"
+    assert snapshot["data"]["session"] == "2026-05-05T00:00:00+00:00"

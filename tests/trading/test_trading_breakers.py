@@ -297,3 +297,27 @@ def test_connection_times_out_without_signs_of_life(make, sync_portfolio, clock)
     assert "No success or heartbeat" in breakers.get_blocking_reasons()[0]
     assert run(breakers.check_once())  # a provider answer is a sign of life
     assert breakers.can_trade()
+
+
+def test_daily_loss_trip_survives_the_wall_clock_stepping_back_across_midnight(
+    make, sync_portfolio, clock
+):
+    clock.set(datetime(2026, 3, 3, 0, 30, tzinfo=UTC))
+    breakers = make(sync_portfolio, connection_timeout_seconds=86400)
+    sync_portfolio.pnl_pct = Decimal("-2.5")
+    run(breakers.check_once())
+    assert not breakers.can_trade()
+    sync_portfolio.pnl_pct = Decimal("0.5")
+    clock.set(datetime(2026, 3, 2, 23, 50, tzinfo=UTC))  # wall clock stepped back a day
+    run(breakers.check_once())
+    assert not breakers.can_trade()
+    assert breakers.get_blocking_reasons()[0].startswith("daily_loss: ")
+    clock.set(datetime(2026, 3, 3, 0, 40, tzinfo=UTC))  # forward again: the same session
+    run(breakers.check_once())
+    assert not breakers.can_trade()
+    clock.set(datetime(2026, 3, 4, 0, 0, tzinfo=UTC))  # the next real session
+    assert breakers.can_trade()
+    resets = [e for e in breakers.store.iter_audit() if e.event == "breaker_reset"]
+    assert (
+        resets[-1].to_dict()["payload"]["details"]["session_start"] == "2026-03-04T00:00:00+00:00"
+    )

@@ -411,9 +411,12 @@ class BaseCircuitBreaker:
         return True
 
     @property
-    def _condition_tripped(self) -> bool:
-        """The breaker's own condition holds (whether or not it is also halted)."""
-        return self._condition is not None
+    def _clears_own_condition(self) -> bool:
+        """This process may clear the current trip by itself (once its evidence says so):
+        the trip is its own, or was restored at start-up. A trip imported from another live
+        process is that process's to clear."""
+        condition = self._condition
+        return condition is not None and (condition.restored or condition.origin == self._origin)
 
     def _clear_locked(
         self, cause: str, details: Mapping[str, Any] | None, events: list[BreakerEvent]

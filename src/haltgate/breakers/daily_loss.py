@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from ..calendars import TradingCalendar, UTCDailyCalendar, calendar_from_spec
+from ..calendars import SessionTracker, TradingCalendar, UTCDailyCalendar, calendar_from_spec
 from ..clock import Clock
 from ..errors import InvalidInputError
 from ..events import BreakerEvent
@@ -28,13 +28,19 @@ class DailyLossCircuitBreaker(BaseCircuitBreaker):
     fraction of the start-of-day value in (0, 1]). Sessions come from ``calendar``
     (default :class:`~haltgate.UTCDailyCalendar`). The baseline is the ``start_of_day_value``
     given for the session, else the first value observed in it. At a new session the
-    baseline resets and a trip clears by itself; a manual halt stays.
+    baseline resets and a trip clears by itself; a manual halt stays. Sessions only move
+    forward (:class:`~haltgate.calendars.SessionTracker`): a wall clock stepped back never
+    clears a trip, and a roll whose clear the store refused is retried by the next read.
     """
 
     contract = BreakerContract(
         observes={"current_portfolio_value": to_decimal, "start_of_day_value": to_decimal},
         clears_by_time=True,
     )
+    # Its only self-clear is the session roll, which starts the new session's baseline
+    # afresh; re-baselining to the latest value would take the first value observed while a
+    # refused roll waited for the store as the baseline no longer.
+    _rebaseline_on_self_clear = False
 
     def __init__(
         self,
@@ -61,10 +67,12 @@ class DailyLossCircuitBreaker(BaseCircuitBreaker):
         super().__init__(CircuitBreakerType.DAILY_LOSS, name=name, clock=clock)
         self.max_daily_loss = amount
         self.max_daily_loss_pct = pct
-        self.calendar = cal
-        self._session: datetime | None = None
+        self._sessions = SessionTracker(cal)
         self._baseline: Decimal | None = None
         self._current: Decimal | None = None
+        # The session whose figures are kept while its roll waits for the store to record
+        # the trip's clear (see _roll_locked).
+        self._figures_of: datetime | None = None
 
     def can_trade(
         self,
@@ -102,6 +110,11 @@ class DailyLossCircuitBreaker(BaseCircuitBreaker):
         self._publish(events)
         return ok
 
+    @property
+    def calendar(self) -> TradingCalendar:
+        """The calendar whose sessions this breaker follows."""
+        return self._sessions.calendar
+
     def update(self, value: Number) -> bool:
         """Observe a portfolio value (same as ``can_trade(current_portfolio_value=value)``)."""
         return self.can_trade(current_portfolio_value=to_decimal(value, "value"))
@@ -137,27 +150,32 @@ class DailyLossCircuitBreaker(BaseCircuitBreaker):
                 "observed": loss,
                 "start_of_day_value": self._baseline,
                 "current": self._current,
-                "session_start": self._session,
+                "session_start": self._sessions.session,
             },
             events,
         )
 
     def _refresh_locked(self, events: list[BreakerEvent]) -> None:
-        start = self.calendar.session_start(self._clock.now())
-        if start == self._session:
-            return
-        if self._session is not None and start < self._session:
-            # Wall time stepped back (a clock correction, a replay jumping back): sessions
-            # only roll forward, so a trip is never cleared by going back in time.
-            return
-        first = self._session is None
-        self._session = start
-        self._baseline = None
-        self._current = None
-        if not first:
-            self._clear_locked(
-                "new trading session", {"cause": "new_session", "session_start": start}, events
-            )
+        self._sessions.roll(self._clock.now(), self._roll_locked, events)
+
+    def _roll_locked(
+        self, start: datetime, previous: datetime | None, events: list[BreakerEvent]
+    ) -> bool:
+        """A new session: reset the baseline and clear a trip. False when the clear could
+        not be recorded: the trip stays (fail safe) and the roll is retried by the next
+        read, while the values observed meanwhile already count for the new session."""
+        if self._figures_of != start:
+            self._baseline = None
+            self._current = None
+        self._figures_of = None
+        if previous is None or not self._clears_own_condition:
+            return True  # nothing of ours to clear (an imported trip is its origin's)
+        if self._clear_locked(
+            "new trading session", {"cause": "new_session", "session_start": start}, events
+        ):
+            return True
+        self._figures_of = start
+        return False
 
     def get_current_daily_loss(self) -> Decimal:
         """Loss since the start of the session (positive = losing; 0 before any value)."""
@@ -177,14 +195,15 @@ class DailyLossCircuitBreaker(BaseCircuitBreaker):
 
     def _export_data(self) -> dict[str, Any]:
         return {
-            "session": None if self._session is None else self._session.isoformat(),
+            "session": self._sessions.export(),
             "baseline": None if self._baseline is None else str(self._baseline),
             "current": None if self._current is None else str(self._current),
         }
 
     def _import_data(self, data: Mapping[str, Any]) -> None:
-        session = data.get("session")
-        self._session = None if session is None else datetime.fromisoformat(session)
+        self._sessions.restore(data.get("session"))
+        # Restored figures are the restored session's, not those of a roll still pending.
+        self._figures_of = None
         baseline = data.get("baseline")
         self._baseline = None if baseline is None else Decimal(baseline)
         current = data.get("current")

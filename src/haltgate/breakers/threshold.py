@@ -12,7 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from ..calendars import TradingCalendar, calendar_from_spec
+from ..calendars import SessionTracker, TradingCalendar, calendar_from_spec
 from ..clock import Clock
 from ..errors import InvalidInputError
 from ..events import BreakerEvent
@@ -59,7 +59,10 @@ class ThresholdCircuitBreaker(BaseCircuitBreaker):
 
     * ``recovery_seconds`` (optional): by itself, once the latest value is back above the
       limit and that many seconds have passed since the last value at or below it;
-    * ``calendar`` (optional): by itself when a new session starts (a daily figure);
+    * ``calendar`` (optional): by itself when a new session starts (a daily figure).
+      Sessions only move forward (:class:`~haltgate.calendars.SessionTracker`, shared with
+      :class:`~haltgate.DailyLossCircuitBreaker`): a wall clock stepped back never clears a
+      trip, and a roll whose clear the store refused is retried by the next read;
     * with neither, it is latched: only :meth:`reset` clears it.
 
     A manual :meth:`reset` while the value is still at or below the limit grants a fresh
@@ -97,16 +100,20 @@ class ThresholdCircuitBreaker(BaseCircuitBreaker):
         self.limit = threshold
         self.warning = level
         self.recovery_seconds = recovery
-        self.calendar = cal
+        self._sessions = None if cal is None else SessionTracker(cal)
         self.label = text
         self._last: Decimal | None = None
         self._last_breach = float("-inf")
         # Offset of the fresh allowance granted by a reset (0 = the configured limit).
         self._base = _ZERO
-        self._session: datetime | None = None
         self._warning = CrossingWarning()
 
     # ------------------------------------------------------------------ reading
+    @property
+    def calendar(self) -> TradingCalendar | None:
+        """The calendar whose sessions clear a trip, or ``None`` without sessions."""
+        return None if self._sessions is None else self._sessions.calendar
+
     @property
     def latched(self) -> bool:
         """True when only :meth:`reset` can clear a trip."""
@@ -161,7 +168,9 @@ class ThresholdCircuitBreaker(BaseCircuitBreaker):
                             "threshold": limit,
                             "configured_limit": self.limit,
                             "observed": observed,
-                            "session_start": self._session,
+                            "session_start": None
+                            if self._sessions is None
+                            else self._sessions.session,
                         },
                         events,
                     )
@@ -173,21 +182,8 @@ class ThresholdCircuitBreaker(BaseCircuitBreaker):
 
     # ------------------------------------------------------------------ time-driven clearing
     def _refresh_locked(self, events: list[BreakerEvent]) -> None:
-        if self.calendar is not None:
-            start = self.calendar.session_start(self._clock.now())
-            if start != self._session:
-                first = self._session is None
-                self._session = start
-                if not first:
-                    self._last = None
-                    self._base = _ZERO
-                    self._warning = CrossingWarning()
-                    self._clear_locked(
-                        "new trading session",
-                        {"cause": "new_session", "session_start": start},
-                        events,
-                    )
-                    self._persist_soft()
+        if self._sessions is not None:
+            self._sessions.roll(self._clock.now(), self._roll_locked, events)
         if (
             self.recovery_seconds is not None
             and self._condition is not None
@@ -206,6 +202,27 @@ class ThresholdCircuitBreaker(BaseCircuitBreaker):
                 events,
             )
 
+    def _roll_locked(
+        self, start: datetime, previous: datetime | None, events: list[BreakerEvent]
+    ) -> bool:
+        """A new session: forget the day's figure and clear a trip. False (everything as it
+        was) when the clear could not be recorded, so that the roll is retried."""
+        if previous is None:
+            return True
+        kept = (self._last, self._base, self._warning)
+        self._last = None
+        self._base = _ZERO
+        self._warning = CrossingWarning()
+        if self._clears_own_condition and not self._clear_locked(
+            "new trading session", {"cause": "new_session", "session_start": start}, events
+        ):
+            # Still tripped (store refused the clear, or a restored trip is held): the trip
+            # and its day's figures stay until the roll succeeds.
+            self._last, self._base, self._warning = kept
+            return False
+        self._persist_soft()
+        return True
+
     def _restore_hold_seconds(self) -> float:
         return self.recovery_seconds or 0.0
 
@@ -220,7 +237,7 @@ class ThresholdCircuitBreaker(BaseCircuitBreaker):
         return {
             "last": None if self._last is None else str(self._last),
             "base": str(self._base),
-            "session": None if self._session is None else self._session.isoformat(),
+            "session": None if self._sessions is None else self._sessions.export(),
             "warning_armed": self._warning.armed,
         }
 
@@ -228,6 +245,6 @@ class ThresholdCircuitBreaker(BaseCircuitBreaker):
         last = data.get("last")
         self._last = None if last is None else Decimal(last)
         self._base = Decimal(data.get("base", "0"))
-        session = data.get("session")
-        self._session = None if session is None else datetime.fromisoformat(session)
+        if self._sessions is not None:
+            self._sessions.restore(data.get("session"))
         self._warning.armed = bool(data.get("warning_armed", True))
