@@ -42,6 +42,9 @@ logger = logging.getLogger("haltgate.trading")
 
 _ZERO = Decimal(0)
 _HUNDRED = Decimal(100)
+# The connection breaker's source for the provider's failures and answers, so that the
+# provider's recovery never clears failures the caller recorded (and the reverse).
+_PROVIDER = "provider"
 _ALIASES = {"kill_switch": (MAX_DRAWDOWN,), "rate_limit": (ORDERS_PER_MINUTE, ORDERS_PER_HOUR)}
 
 
@@ -93,7 +96,6 @@ class TradingCircuitBreakers:
         self._warning_callbacks = ListenerSet()
         self._manager.add_listener(self._dispatch)
         self._lock = threading.Lock()
-        self._feed_failures = 0
         self._position_warnings: dict[str, CrossingWarning] = {}
         self._reading: dict[str, Any] = {"ok": None, "at": None, "error": None}
         self._monitor: asyncio.Task[None] | None = None
@@ -208,8 +210,6 @@ class TradingCircuitBreakers:
 
     def record_connection_success(self) -> None:
         """Record a successful broker/API call (clears a connection trip)."""
-        with self._lock:
-            self._feed_failures = 0
         self._breakers.connection.record_success()
 
     # ------------------------------------------------------------------ volatility
@@ -349,25 +349,18 @@ class TradingCircuitBreakers:
             extra={"method": failure.method, "error": repr(failure.error)[:500]},
         )
         with self._lock:
-            self._feed_failures += 1
             self._reading = {
                 **self._reading,
                 "ok": False,
                 "at": self._clock.now(),
                 "error": str(failure),
             }
-        self._breakers.connection.record_failure(failure)
+        self._breakers.connection.record_failure(failure, source=_PROVIDER)
 
     def _provider_ok(self) -> None:
-        with self._lock:
-            recovering = self._feed_failures > 0
-            self._feed_failures = 0
-        # The provider's own failures are cleared by its success; a plain answer is only a
-        # sign of life, so broker failures recorded by the caller are not forgotten.
-        if recovering:
-            self._breakers.connection.record_success()
-        else:
-            self._breakers.connection.heartbeat()
+        # Clears the provider's own failures (and a trip they alone caused); for broker
+        # failures the caller recorded, an answer is only a sign of life.
+        self._breakers.connection.record_success(source=_PROVIDER)
 
     # ------------------------------------------------------------------ resets
     def reset_kill_switch(self, auth_key: str, *, operator: str | None = None) -> bool:
