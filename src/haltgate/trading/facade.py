@@ -34,7 +34,7 @@ from .breakers import (
 )
 from .config import TradingBreakerConfig
 from .kill_switch import KillSwitch
-from .provider import ProviderCaller, ProviderError, check_provider
+from .provider import ProviderCaller, ProviderError, cancelled_by_caller, check_provider
 
 __all__ = ["TradingCircuitBreakers"]
 
@@ -100,6 +100,9 @@ class TradingCircuitBreakers:
         self._reading: dict[str, Any] = {"ok": None, "at": None, "error": None}
         self._monitor: asyncio.Task[None] | None = None
         self._stop: asyncio.Event | None = None
+        # Set when the monitoring task ended without stop_monitoring(): trading is refused
+        # until monitoring is started again or stopped on purpose.
+        self._monitor_died: str | None = None
 
     # ------------------------------------------------------------------ parts
     @property
@@ -135,12 +138,22 @@ class TradingCircuitBreakers:
     # ------------------------------------------------------------------ checks
     def can_trade(self) -> bool:
         """True when no breaker is tripped or halted and one more order fits the rate
-        limits. A pure state read: no I/O, no call to the provider."""
+        limits, and the monitoring task has not died (see :meth:`start_monitoring`). A pure
+        state read: no I/O, no call to the provider."""
+        if self._monitor_died is not None:
+            return False
         return self._manager.can_trade()
 
     def get_blocking_reasons(self) -> list[str]:
-        """Why trading is refused now, one ``"name: reason"`` per blocking breaker."""
+        """Why trading is refused now, one ``"name: reason"`` per blocking breaker (and
+        ``"monitoring: ..."`` when the monitoring task died)."""
         reasons = self._manager.get_blocking_reasons()
+        died = self._monitor_died
+        if died is not None:
+            reasons.append(
+                f"monitoring: the monitoring task ended unexpectedly ({died}); restart it "
+                "with start_monitoring() or stop it with stop_monitoring()"
+            )
         if self._kill_switch.latched:
             prefix = f"{MAX_DRAWDOWN}: "
             reasons = [
@@ -227,22 +240,32 @@ class TradingCircuitBreakers:
         """True while the monitoring task runs."""
         return self._monitor is not None and not self._monitor.done()
 
+    @property
+    def monitoring_failure(self) -> str | None:
+        """Why the monitoring task ended without :meth:`stop_monitoring`, or ``None``."""
+        return self._monitor_died
+
     async def start_monitoring(self) -> None:
         """Poll the provider every ``check_interval_seconds`` in an asyncio task (one
         :meth:`check_once` per round). The first round runs before this returns, so the
         next :meth:`can_trade` already reflects the portfolio. Calling it again while
-        running does nothing."""
+        running does nothing.
+
+        If the task ever ends without :meth:`stop_monitoring`, that is logged
+        (``trading_monitoring_died``, critical) and :meth:`can_trade` refuses until
+        monitoring is started again or stopped on purpose.
+        """
         if self.is_monitoring:
             return
         stop = asyncio.Event()
         self._stop = stop
-        self._monitor = asyncio.get_running_loop().create_task(
+        task = asyncio.get_running_loop().create_task(
             self._run(stop), name="haltgate-trading-monitor"
         )
-        try:
-            await self.check_once()
-        except Exception:
-            logger.exception("trading_monitoring_check_failed")
+        self._monitor = task
+        self._monitor_died = None
+        task.add_done_callback(self._monitor_ended)
+        await self._guarded_round()
         logger.info(
             "trading_monitoring_started",
             extra={"interval_seconds": self.config.check_interval_seconds},
@@ -253,6 +276,8 @@ class TradingCircuitBreakers:
         cancelled)."""
         task, stop = self._monitor, self._stop
         self._monitor = None
+        # Stopping on purpose is the operator's decision to run without monitoring.
+        self._monitor_died = None
         if task is None:
             return
         if stop is not None:
@@ -274,12 +299,32 @@ class TradingCircuitBreakers:
                 await asyncio.wait_for(stop.wait(), interval)
             if stop.is_set():
                 break
-            try:
-                await self.check_once()
-            except Exception:
-                # check_once handles provider failures; this guards against the rest so
-                # that monitoring never dies silently.
-                logger.exception("trading_monitoring_check_failed")
+            await self._guarded_round()
+
+    async def _guarded_round(self) -> None:
+        try:
+            await self.check_once()
+        except asyncio.CancelledError:
+            if cancelled_by_caller():
+                raise
+            # check_once turns a provider's own CancelledError into a provider failure; one
+            # raised elsewhere is not a request to stop monitoring either.
+            logger.exception("trading_monitoring_check_failed")
+        except Exception:
+            # check_once handles provider failures; this guards against the rest so that
+            # monitoring never dies silently.
+            logger.exception("trading_monitoring_check_failed")
+
+    def _monitor_ended(self, task: asyncio.Task[None]) -> None:
+        if self._monitor is not task:
+            return  # stop_monitoring() ended it
+        if task.cancelled():
+            why = "cancelled"
+        else:
+            error = task.exception()
+            why = "returned" if error is None else repr(error)[:500]
+        self._monitor_died = why
+        logger.critical("trading_monitoring_died", extra={"error": why})
 
     async def check_once(self) -> bool:
         """One monitoring round: read the provider and feed the breakers.
@@ -481,6 +526,7 @@ class TradingCircuitBreakers:
             },
             "portfolio": reading,
             "monitoring": self.is_monitoring,
+            "monitoring_failure": self._monitor_died,
             "config": self.config.to_dict(),
             "timestamp": self._clock.now(),
         }
