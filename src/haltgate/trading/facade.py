@@ -34,7 +34,7 @@ from .breakers import (
 )
 from .config import TradingBreakerConfig
 from .kill_switch import KillSwitch
-from .provider import ProviderCaller, ProviderError, check_provider
+from .provider import ProviderCaller, ProviderError, cancelled_by_caller, check_provider
 
 __all__ = ["TradingCircuitBreakers"]
 
@@ -42,6 +42,9 @@ logger = logging.getLogger("haltgate.trading")
 
 _ZERO = Decimal(0)
 _HUNDRED = Decimal(100)
+# The connection breaker's source for the provider's failures and answers, so that the
+# provider's recovery never clears failures the caller recorded (and the reverse).
+_PROVIDER = "provider"
 _ALIASES = {"kill_switch": (MAX_DRAWDOWN,), "rate_limit": (ORDERS_PER_MINUTE, ORDERS_PER_HOUR)}
 
 
@@ -93,11 +96,13 @@ class TradingCircuitBreakers:
         self._warning_callbacks = ListenerSet()
         self._manager.add_listener(self._dispatch)
         self._lock = threading.Lock()
-        self._feed_failures = 0
         self._position_warnings: dict[str, CrossingWarning] = {}
         self._reading: dict[str, Any] = {"ok": None, "at": None, "error": None}
         self._monitor: asyncio.Task[None] | None = None
         self._stop: asyncio.Event | None = None
+        # Set when the monitoring task ended without stop_monitoring(): trading is refused
+        # until monitoring is started again or stopped on purpose.
+        self._monitor_died: str | None = None
 
     # ------------------------------------------------------------------ parts
     @property
@@ -133,12 +138,22 @@ class TradingCircuitBreakers:
     # ------------------------------------------------------------------ checks
     def can_trade(self) -> bool:
         """True when no breaker is tripped or halted and one more order fits the rate
-        limits. A pure state read: no I/O, no call to the provider."""
+        limits, and the monitoring task has not died (see :meth:`start_monitoring`). A pure
+        state read: no I/O, no call to the provider."""
+        if self._monitor_died is not None:
+            return False
         return self._manager.can_trade()
 
     def get_blocking_reasons(self) -> list[str]:
-        """Why trading is refused now, one ``"name: reason"`` per blocking breaker."""
+        """Why trading is refused now, one ``"name: reason"`` per blocking breaker (and
+        ``"monitoring: ..."`` when the monitoring task died)."""
         reasons = self._manager.get_blocking_reasons()
+        died = self._monitor_died
+        if died is not None:
+            reasons.append(
+                f"monitoring: the monitoring task ended unexpectedly ({died}); restart it "
+                "with start_monitoring() or stop it with stop_monitoring()"
+            )
         if self._kill_switch.latched:
             prefix = f"{MAX_DRAWDOWN}: "
             reasons = [
@@ -152,7 +167,13 @@ class TradingCircuitBreakers:
     async def record_order(self) -> bool:
         """Admit and record one order against the per-minute and per-hour limits, or
         refuse it (also refused while any breaker blocks trading). Atomic across both
-        windows: a refused order is counted in neither."""
+        windows: a refused order is counted in neither. Refused too while the monitoring
+        task is dead, like :meth:`can_trade`."""
+        died = self._monitor_died
+        if died is not None:
+            reason = f"monitoring: {died}"
+            self._manager.refuse_order(f"trading is blocked: {reason}", blocking=[reason])
+            return False
         return self._manager.record_order()
 
     async def check_position_concentration(self, symbol: str, value: Number) -> bool:
@@ -208,8 +229,6 @@ class TradingCircuitBreakers:
 
     def record_connection_success(self) -> None:
         """Record a successful broker/API call (clears a connection trip)."""
-        with self._lock:
-            self._feed_failures = 0
         self._breakers.connection.record_success()
 
     # ------------------------------------------------------------------ volatility
@@ -227,22 +246,32 @@ class TradingCircuitBreakers:
         """True while the monitoring task runs."""
         return self._monitor is not None and not self._monitor.done()
 
+    @property
+    def monitoring_failure(self) -> str | None:
+        """Why the monitoring task ended without :meth:`stop_monitoring`, or ``None``."""
+        return self._monitor_died
+
     async def start_monitoring(self) -> None:
         """Poll the provider every ``check_interval_seconds`` in an asyncio task (one
         :meth:`check_once` per round). The first round runs before this returns, so the
         next :meth:`can_trade` already reflects the portfolio. Calling it again while
-        running does nothing."""
+        running does nothing.
+
+        If the task ever ends without :meth:`stop_monitoring`, that is logged
+        (``trading_monitoring_died``, critical) and :meth:`can_trade` refuses until
+        monitoring is started again or stopped on purpose.
+        """
         if self.is_monitoring:
             return
         stop = asyncio.Event()
         self._stop = stop
-        self._monitor = asyncio.get_running_loop().create_task(
+        task = asyncio.get_running_loop().create_task(
             self._run(stop), name="haltgate-trading-monitor"
         )
-        try:
-            await self.check_once()
-        except Exception:
-            logger.exception("trading_monitoring_check_failed")
+        self._monitor = task
+        self._monitor_died = None
+        task.add_done_callback(self._monitor_ended)
+        await self._guarded_round()
         logger.info(
             "trading_monitoring_started",
             extra={"interval_seconds": self.config.check_interval_seconds},
@@ -253,6 +282,8 @@ class TradingCircuitBreakers:
         cancelled)."""
         task, stop = self._monitor, self._stop
         self._monitor = None
+        # Stopping on purpose is the operator's decision to run without monitoring.
+        self._monitor_died = None
         if task is None:
             return
         if stop is not None:
@@ -274,12 +305,32 @@ class TradingCircuitBreakers:
                 await asyncio.wait_for(stop.wait(), interval)
             if stop.is_set():
                 break
-            try:
-                await self.check_once()
-            except Exception:
-                # check_once handles provider failures; this guards against the rest so
-                # that monitoring never dies silently.
-                logger.exception("trading_monitoring_check_failed")
+            await self._guarded_round()
+
+    async def _guarded_round(self) -> None:
+        try:
+            await self.check_once()
+        except asyncio.CancelledError:
+            if cancelled_by_caller():
+                raise
+            # check_once turns a provider's own CancelledError into a provider failure; one
+            # raised elsewhere is not a request to stop monitoring either.
+            logger.exception("trading_monitoring_check_failed")
+        except Exception:
+            # check_once handles provider failures; this guards against the rest so that
+            # monitoring never dies silently.
+            logger.exception("trading_monitoring_check_failed")
+
+    def _monitor_ended(self, task: asyncio.Task[None]) -> None:
+        if self._monitor is not task:
+            return  # stop_monitoring() ended it
+        if task.cancelled():
+            why = "cancelled"
+        else:
+            error = task.exception()
+            why = "returned" if error is None else repr(error)[:500]
+        self._monitor_died = why
+        logger.critical("trading_monitoring_died", extra={"error": why})
 
     async def check_once(self) -> bool:
         """One monitoring round: read the provider and feed the breakers.
@@ -349,25 +400,18 @@ class TradingCircuitBreakers:
             extra={"method": failure.method, "error": repr(failure.error)[:500]},
         )
         with self._lock:
-            self._feed_failures += 1
             self._reading = {
                 **self._reading,
                 "ok": False,
                 "at": self._clock.now(),
                 "error": str(failure),
             }
-        self._breakers.connection.record_failure(failure)
+        self._breakers.connection.record_failure(failure, source=_PROVIDER)
 
     def _provider_ok(self) -> None:
-        with self._lock:
-            recovering = self._feed_failures > 0
-            self._feed_failures = 0
-        # The provider's own failures are cleared by its success; a plain answer is only a
-        # sign of life, so broker failures recorded by the caller are not forgotten.
-        if recovering:
-            self._breakers.connection.record_success()
-        else:
-            self._breakers.connection.heartbeat()
+        # Clears the provider's own failures (and a trip they alone caused); for broker
+        # failures the caller recorded, an answer is only a sign of life.
+        self._breakers.connection.record_success(source=_PROVIDER)
 
     # ------------------------------------------------------------------ resets
     def reset_kill_switch(self, auth_key: str, *, operator: str | None = None) -> bool:
@@ -488,6 +532,7 @@ class TradingCircuitBreakers:
             },
             "portfolio": reading,
             "monitoring": self.is_monitoring,
+            "monitoring_failure": self._monitor_died,
             "config": self.config.to_dict(),
             "timestamp": self._clock.now(),
         }

@@ -23,6 +23,7 @@ __all__ = [
     "PortfolioProvider",
     "ProviderCaller",
     "ProviderError",
+    "cancelled_by_caller",
     "check_provider",
 ]
 
@@ -73,6 +74,16 @@ class ProviderError(Exception):
         super().__init__(f"{method}() failed: {error!r}")
 
 
+def cancelled_by_caller() -> bool:
+    """True when the running task itself is being cancelled (``task.cancel()``).
+
+    Tells that apart from a ``CancelledError`` a provider raised on its own (a library
+    cancelling an inner future): only the first must end what the task is doing.
+    """
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 def check_provider(portfolio: Any) -> None:
     """Refuse an object that lacks one of the required methods."""
     for method in REQUIRED_METHODS:
@@ -89,7 +100,9 @@ class ProviderCaller:
     the event loop nor its shutdown; the thread is abandoned after the timeout. At most
     ``max_stuck`` abandoned calls may be outstanding: beyond that, calls fail at once
     instead of piling up threads behind a provider that never answers. Every failure,
-    including the timeout, is raised as :class:`ProviderError`.
+    including the timeout and a ``CancelledError`` the provider raised itself, is raised
+    as :class:`ProviderError`; only cancelling the calling task propagates as
+    ``CancelledError``.
     """
 
     def __init__(self, portfolio: Any, timeout: float, *, max_stuck: int = 4) -> None:
@@ -109,8 +122,11 @@ class ProviderCaller:
             if inspect.isawaitable(result):
                 result = await asyncio.wait_for(result, self.timeout)
             return result
-        except asyncio.CancelledError:
-            raise
+        except asyncio.CancelledError as exc:
+            if cancelled_by_caller():
+                raise
+            # Not our cancellation: the provider failed (and must not end the monitoring).
+            raise ProviderError(method, exc) from exc
         except TimeoutError as exc:
             raise ProviderError(
                 method, TimeoutError(f"no answer within {self.timeout:g}s")
