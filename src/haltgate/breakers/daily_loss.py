@@ -11,7 +11,7 @@ from ..calendars import TradingCalendar, UTCDailyCalendar, calendar_from_spec
 from ..clock import Clock
 from ..errors import InvalidInputError
 from ..events import BreakerEvent
-from ..values import Number, to_decimal, to_fraction, to_positive
+from ..values import DECIMAL_CONTEXT, Number, to_decimal, to_fraction, to_positive
 from .base import BaseCircuitBreaker
 from .state import BLOCKING_STATES, CircuitBreakerState, CircuitBreakerType
 
@@ -112,12 +112,12 @@ class DailyLossCircuitBreaker(BaseCircuitBreaker):
             return None
         # A fraction of nothing is nothing: from a baseline at or below zero, any further
         # loss trips (a negative limit would trip with no loss at all).
-        return max(self.max_daily_loss_pct * self._baseline, _ZERO)
+        return max(DECIMAL_CONTEXT.multiply(self.max_daily_loss_pct, self._baseline), _ZERO)
 
     def _check_locked(self, events: list[BreakerEvent]) -> None:
         if self._baseline is None or self._current is None:
             return
-        loss = self._baseline - self._current
+        loss = DECIMAL_CONTEXT.subtract(self._baseline, self._current)
         limit = self.limit()
         if limit is None or loss <= limit or self._state is not CircuitBreakerState.NORMAL:
             return
@@ -162,7 +162,7 @@ class DailyLossCircuitBreaker(BaseCircuitBreaker):
         self._refresh()
         if self._baseline is None or self._current is None:
             return _ZERO
-        return self._baseline - self._current
+        return DECIMAL_CONTEXT.subtract(self._baseline, self._current)
 
     def get_start_of_day_value(self) -> Decimal | None:
         """This session's baseline, or ``None`` before any value."""
