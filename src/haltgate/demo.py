@@ -26,7 +26,7 @@ import random
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -43,6 +43,7 @@ from .engine.live import TradingContext
 from .events import BreakerEvent, EventKind
 from .manager import CircuitBreakerManager
 from .store import Store, open_store
+from .values import DECIMAL_CONTEXT, RATIO_CONTEXT
 
 __all__ = ["main", "run_demo"]
 
@@ -99,6 +100,12 @@ class DemoStrategy:
 
 def _prices(seed: int) -> list[tuple[int, dict[str, Any]]]:
     """(minute, bar) pairs: a quiet seeded walk, a flash crash, the next session."""
+    # The same bars whatever the caller's decimal context (its precision, its traps).
+    with localcontext(RATIO_CONTEXT):
+        return _walk(seed)
+
+
+def _walk(seed: int) -> list[tuple[int, dict[str, Any]]]:
     rng = random.Random(seed)
     minutes = [*range(0, 56), *range(DAY_TWO, DAY_TWO + 6)]
     crash_path = {CRASH: Decimal("0.87"), CRASH + 1: Decimal("0.80")}
@@ -349,12 +356,14 @@ async def _session(
         _report_orders(timeline, when, engine.orders[known:])
         if minute == CRASH:
             now_value = broker.get_account_value()
+            change = RATIO_CONTEXT.divide(
+                DECIMAL_CONTEXT.subtract(now_value, value_before_crash), value_before_crash
+            )
             timeline.line(
                 when,
                 "portfolio",
                 "VALUE",
-                f"{_money(value_before_crash)} -> {_money(now_value)} "
-                f"({(now_value - value_before_crash) / value_before_crash:+.1%})",
+                f"{_money(value_before_crash)} -> {_money(now_value)} ({change:+.1%})",
             )
     await engine.finish()
     timeline.flush()

@@ -113,7 +113,7 @@ class Order:
         return cls(
             symbol=symbol,
             side=OrderSide.BUY if amount > _ZERO else OrderSide.SELL,
-            quantity=abs(amount),
+            quantity=amount.copy_abs(),  # exact: abs() rounds in the caller's context
             order_type=OrderType.MARKET if limit_price is None else OrderType.LIMIT,
             limit_price=None if limit_price is None else to_decimal(limit_price, "limit_price"),
         )
@@ -121,7 +121,7 @@ class Order:
     @property
     def signed_quantity(self) -> Decimal:
         """The quantity with the direction: positive for a buy, negative for a sell."""
-        return self.quantity if self.side is OrderSide.BUY else -self.quantity
+        return self.quantity if self.side is OrderSide.BUY else self.quantity.copy_negate()
 
     @property
     def reject_reason(self) -> str | None:

@@ -3,18 +3,39 @@
 Money, ratios and percentages become :class:`~decimal.Decimal`. ``int`` and ``str`` are
 parsed exactly; a ``float`` goes through its shortest ``repr`` so ``0.1`` becomes
 ``Decimal("0.1")``. ``bool``, ``None``, NaN, infinities and non-numeric strings are refused
-with an :class:`~haltgate.errors.InvalidInputError` naming the parameter.
+with an :class:`~haltgate.errors.InvalidInputError` naming the parameter, and so are values
+too large (magnitude ``1E+30`` or more) or too precise (more than :data:`MAX_DIGITS`
+significant digits) to be computed with exactly.
+
+haltgate never computes in the caller's :mod:`decimal` context (a caller's ``prec=6`` or
+``Inexact`` trap would change decisions): sums, differences and products go through
+:data:`DECIMAL_CONTEXT`, where no accepted value is ever rounded, and quotients, square
+roots and statistics through :data:`RATIO_CONTEXT`. Call the context's methods
+(``DECIMAL_CONTEXT.subtract(a, b)``) on hot paths: ~0.17 µs against ~0.6 µs for a
+``decimal.localcontext`` block. ``abs(x)`` and ``-x`` round in the current context too:
+use ``x.copy_abs()`` and ``x.copy_negate()``, which are exact.
 """
 
 from __future__ import annotations
 
 import math
-from decimal import Decimal, InvalidOperation
+from decimal import (
+    ROUND_HALF_EVEN,
+    Context,
+    Decimal,
+    DivisionByZero,
+    Inexact,
+    InvalidOperation,
+    Overflow,
+)
 from typing import Any
 
 from .errors import InvalidInputError, InvalidTypeError
 
 __all__ = [
+    "DECIMAL_CONTEXT",
+    "MAX_DIGITS",
+    "RATIO_CONTEXT",
     "Number",
     "to_count",
     "to_decimal",
@@ -35,11 +56,56 @@ MAX_MAGNITUDE = Decimal("1e30")
 # Below every float; only a Decimal or a string can be this small, and dividing by it
 # could overflow the same way.
 MIN_MAGNITUDE = Decimal("1e-400")
+MAX_DIGITS = 34
+"""Most significant digits an accepted value may have (as many as IEEE 754 decimal128; a
+float has at most 17). Trailing zeros do not count: ``"1.000"`` has one."""
+
+# Traps only what can never be right (NaN results, division by zero, overflow), never the
+# caller's Inexact or Rounded: results come out the same whatever the caller's context.
+_TRAPS = [InvalidOperation, DivisionByZero, Overflow]
+_EXACT_DIGITS = 1000
+# Every digit of an accepted value lies between 10**29 and 10**(-400 - 33), so a sum or
+# difference of two needs at most 464 digits, a product of two at most 68, and a product
+# plus a value (a position's worth plus an order) at most 927 (10**59 .. 10**-866): all
+# below _EXACT_DIGITS, so none of them is ever rounded. The exponent range leaves room for
+# every such product and for a value divided by the smallest one (about 10**430).
+DECIMAL_CONTEXT = Context(
+    prec=_EXACT_DIGITS,
+    rounding=ROUND_HALF_EVEN,
+    Emax=999_999,
+    Emin=-999_999,
+    capitals=1,
+    clamp=0,
+    flags=[],
+    traps=_TRAPS,
+)
+"""haltgate's context for sums, differences and products of accepted values: exact."""
+
+RATIO_CONTEXT = Context(
+    prec=28,
+    rounding=ROUND_HALF_EVEN,
+    Emax=999_999,
+    Emin=-999_999,
+    capitals=1,
+    clamp=0,
+    flags=[],
+    traps=_TRAPS,
+)
+"""haltgate's context for results that cannot be exact (quotients such as a drawdown
+fraction, square roots, means): rounded to 28 significant digits, the precision of
+Python's default context, whatever the caller's. Decisions compare exact values wherever
+the rule allows (``peak - value > limit * peak``), so this rounding only shows in reports."""
+
+# Detects a value with more than MAX_DIGITS significant digits: plus() rounds it and the
+# Inexact trap fires (trailing zeros round away exactly and do not count).
+_DIGITS_CONTEXT = Context(
+    prec=MAX_DIGITS, Emax=999_999, Emin=-999_999, flags=[], traps=[InvalidOperation, Inexact]
+)
 
 
 def to_decimal(value: Any, name: str) -> Decimal:
-    """Convert ``value`` to a finite ``Decimal`` (magnitude below ``MAX_MAGNITUDE``) or raise
-    naming ``name``."""
+    """Convert ``value`` to a finite ``Decimal`` (magnitude below ``MAX_MAGNITUDE``, at most
+    ``MAX_DIGITS`` significant digits) or raise naming ``name``."""
     kind = type(value)
     if kind is Decimal:
         result: Decimal = value
@@ -47,7 +113,8 @@ def to_decimal(value: Any, name: str) -> Decimal:
         result = Decimal(value)
     elif kind is str:
         try:
-            result = Decimal(value.strip())
+            # The context decides only how a malformed string fails: always by raising.
+            result = Decimal(value.strip(), DECIMAL_CONTEXT)
         except InvalidOperation:
             raise InvalidInputError(name, value, "not a number") from None
     elif kind is float:
@@ -66,11 +133,18 @@ def to_decimal(value: Any, name: str) -> Decimal:
         raise InvalidTypeError(name, value, "must be a number (Decimal, int, str or float)")
     if not result.is_finite():
         raise InvalidInputError(name, value, "must be a finite number")
-    magnitude = abs(result)
+    # copy_abs, not abs(): abs() rounds in the caller's context (and raises under its traps).
+    magnitude = result.copy_abs()
     if magnitude >= MAX_MAGNITUDE or (magnitude and magnitude < MIN_MAGNITUDE):
         raise InvalidInputError(
             name, value, "out of range (must be 0 or between 1E-400 and 1E+30 in magnitude)"
         )
+    try:
+        _DIGITS_CONTEXT.plus(result)
+    except Inexact:
+        raise InvalidInputError(
+            name, value, f"too precise (more than {MAX_DIGITS} significant digits)"
+        ) from None
     return result
 
 
@@ -109,7 +183,7 @@ def to_count(value: Any, name: str, *, minimum: int = 1, maximum: int | None = N
         result = int(value)
     elif isinstance(value, (Decimal, float, str)):
         number = to_decimal(value, name)
-        if number != number.to_integral_value():
+        if number != number.to_integral_value(context=DECIMAL_CONTEXT):
             raise InvalidInputError(name, value, "must be a whole number")
         result = int(number)
     else:

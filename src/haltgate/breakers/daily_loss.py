@@ -11,7 +11,7 @@ from ..calendars import SessionTracker, TradingCalendar, UTCDailyCalendar, calen
 from ..clock import Clock
 from ..errors import InvalidInputError
 from ..events import BreakerEvent
-from ..values import Number, to_decimal, to_fraction, to_positive
+from ..values import DECIMAL_CONTEXT, Number, to_decimal, to_fraction, to_positive
 from .base import BaseCircuitBreaker
 from .contract import UNSET, BreakerContract
 from .state import BLOCKING_STATES, CircuitBreakerType
@@ -127,12 +127,12 @@ class DailyLossCircuitBreaker(BaseCircuitBreaker):
             return None
         # A fraction of nothing is nothing: from a baseline at or below zero, any further
         # loss trips (a negative limit would trip with no loss at all).
-        return max(self.max_daily_loss_pct * self._baseline, _ZERO)
+        return max(DECIMAL_CONTEXT.multiply(self.max_daily_loss_pct, self._baseline), _ZERO)
 
     def _check_locked(self, events: list[BreakerEvent]) -> None:
         if self._baseline is None or self._current is None:
             return
-        loss = self._baseline - self._current
+        loss = DECIMAL_CONTEXT.subtract(self._baseline, self._current)
         limit = self.limit()
         if limit is None or loss <= limit or self._condition is not None:
             return
@@ -182,7 +182,7 @@ class DailyLossCircuitBreaker(BaseCircuitBreaker):
         self._refresh()
         if self._baseline is None or self._current is None:
             return _ZERO
-        return self._baseline - self._current
+        return DECIMAL_CONTEXT.subtract(self._baseline, self._current)
 
     def get_start_of_day_value(self) -> Decimal | None:
         """This session's baseline, or ``None`` before any value."""

@@ -8,7 +8,14 @@ from typing import Any
 
 from ..clock import Clock
 from ..events import BreakerEvent
-from ..values import Number, to_decimal, to_fraction, to_positive
+from ..values import (
+    DECIMAL_CONTEXT,
+    RATIO_CONTEXT,
+    Number,
+    to_decimal,
+    to_fraction,
+    to_positive,
+)
 from ..windows import RollingMax
 from .base import BaseCircuitBreaker
 from .contract import UNSET, BreakerContract
@@ -63,12 +70,21 @@ class DrawdownCircuitBreaker(BaseCircuitBreaker):
         with self._lock:
             now = self._clock.now().timestamp()
             before = self._window.peak(now)
-            peak = self._window.add(now, observed)
+            # All the arithmetic comes before the window moves, so that nothing is changed
+            # if it ever raised; the peak after add() is the higher of the two.
+            peak = observed if before is None or observed > before else before
+            breached = False
+            drawdown = _ZERO
+            if peak > _ZERO:
+                fall = DECIMAL_CONTEXT.subtract(peak, observed)
+                # Decided on exact values; the reported fraction is rounded.
+                breached = fall > DECIMAL_CONTEXT.multiply(self.max_drawdown_pct, peak)
+                drawdown = RATIO_CONTEXT.divide(fall, peak)
+            self._window.add(now, observed)
             self._current = observed
-            drawdown = (peak - observed) / peak if peak > _ZERO else _ZERO
             self._drawdown = drawdown
             # Judged while halted too: a breach under a halt is recorded beneath it.
-            if drawdown > self.max_drawdown_pct and self._condition is None:
+            if breached and self._condition is None:
                 self._trip_locked(
                     f"Drawdown {drawdown:.4%} exceeds max {self.max_drawdown_pct:.2%} "
                     f"(peak {peak}, current {observed})",

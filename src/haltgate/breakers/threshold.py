@@ -16,7 +16,7 @@ from ..calendars import SessionTracker, TradingCalendar, calendar_from_spec
 from ..clock import Clock
 from ..errors import InvalidInputError
 from ..events import BreakerEvent
-from ..values import Number, to_decimal, to_seconds, to_text
+from ..values import DECIMAL_CONTEXT, Number, to_decimal, to_seconds, to_text
 from .base import BaseCircuitBreaker
 from .contract import BreakerContract
 from .state import BLOCKING_STATES, CircuitBreakerType
@@ -121,11 +121,11 @@ class ThresholdCircuitBreaker(BaseCircuitBreaker):
 
     def effective_limit(self) -> Decimal:
         """The limit in force now (the configured one, or a reset's fresh allowance)."""
-        return self._base + self.limit
+        return DECIMAL_CONTEXT.add(self._base, self.limit)
 
     def effective_warning(self) -> Decimal | None:
         """The warning level in force now, or ``None`` without one."""
-        return None if self.warning is None else self._base + self.warning
+        return None if self.warning is None else DECIMAL_CONTEXT.add(self._base, self.warning)
 
     def get_value(self) -> Decimal | None:
         """The latest observed value (``None`` before any, or after a session roll)."""

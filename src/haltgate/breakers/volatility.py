@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Mapping
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any
 
 from ..clock import Clock
 from ..errors import InvalidInputError
 from ..events import BreakerEvent
-from ..values import MAX_MAGNITUDE, Number, to_count, to_decimal, to_positive, to_seconds
+from ..values import (
+    MAX_MAGNITUDE,
+    RATIO_CONTEXT,
+    Number,
+    to_count,
+    to_decimal,
+    to_positive,
+    to_seconds,
+)
 from .base import BaseCircuitBreaker
 from .contract import UNSET, BreakerContract
 from .state import BLOCKING_STATES, CircuitBreakerType
@@ -18,6 +26,7 @@ from .state import BLOCKING_STATES, CircuitBreakerType
 __all__ = ["VolatilityCircuitBreaker"]
 
 _ZERO = Decimal(0)
+_ONE = Decimal(1)
 _MAX_LOOKBACK = 100_000
 
 
@@ -78,8 +87,12 @@ class VolatilityCircuitBreaker(BaseCircuitBreaker):
         events: list[BreakerEvent] = []
         with self._lock:
             previous = self._last_price
-            ret = None if previous is None else value / previous - 1
-            if ret is not None and abs(ret) >= MAX_MAGNITUDE:
+            ret = (
+                None
+                if previous is None
+                else RATIO_CONTEXT.subtract(RATIO_CONTEXT.divide(value, previous), _ONE)
+            )
+            if ret is not None and ret.copy_abs() >= MAX_MAGNITUDE:
                 raise InvalidInputError("price", price, "implies a return out of range")
             self._last_price = value
             if ret is not None:
@@ -107,12 +120,15 @@ class VolatilityCircuitBreaker(BaseCircuitBreaker):
         history = list(self._returns)
         if len(history) >= 2:
             n = len(history)
-            mean = sum(history, _ZERO) / n
-            variance = sum(((r - mean) ** 2 for r in history), _ZERO) / (n - 1)
-            std = variance.sqrt()
-            deviation = abs(ret - mean)
-            extreme = deviation > self.std_threshold * std
-            z = deviation / std if std > _ZERO else None
+            # Statistics cannot be exact: one block in haltgate's context for them (cheaper
+            # than a context method per term over a long look-back).
+            with localcontext(RATIO_CONTEXT):
+                mean = sum(history, _ZERO) / n
+                variance = sum(((r - mean) ** 2 for r in history), _ZERO) / (n - 1)
+                std = variance.sqrt()
+                deviation = abs(ret - mean)
+                extreme = deviation > self.std_threshold * std
+                z = deviation / std if std > _ZERO else None
             self._last_z = z
             if extreme:
                 self._last_extreme = self._clock.monotonic()

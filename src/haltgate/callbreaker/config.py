@@ -20,14 +20,15 @@ ExceptionFilter = (
 ResultFilter = Callable[[Any], bool]
 """A predicate on a protected function's return value; True marks the call a failure."""
 
-_HUNDRED = Decimal(100)
+# A constant, not -Decimal(100): unary minus rounds in the caller's decimal context.
+_MINUS_HUNDRED = Decimal(-100)
 _FILTER_HINT = "must be an exception type, a tuple of them or a predicate"
 
 
 def _loss_pct(value: Any, name: str) -> Decimal:
     """A percentage written as a loss: negative, not below -100 (``Decimal("-2.0")``)."""
     result = to_decimal(value, name)
-    if not -_HUNDRED <= result < 0:
+    if not _MINUS_HUNDRED <= result < 0:
         raise InvalidInputError(
             name, value, "must be a negative percentage in [-100, 0), e.g. Decimal('-2.0')"
         )

@@ -23,7 +23,7 @@ from ..errors import HaltgateError, InvalidInputError, InvalidTypeError
 from ..events import BreakerEvent, EventKind, Listener
 from ..gate import OrderGate
 from ..orders import Order, OrderStatus
-from ..values import Number, to_count, to_decimal
+from ..values import DECIMAL_CONTEXT, Number, to_count, to_decimal
 from .data import Bar, DataPortal
 from .protocols import BROKER_METHODS, resolve, to_positions
 
@@ -422,21 +422,19 @@ class LiveTradingEngine:
             return False
         # Working orders already heading towards flat count as done, so several reducing
         # orders can never add up to a flipped (new) position.
-        projected = held + sum(
-            (
-                o.signed_quantity
-                for o in self.orders
-                if o is not order
+        projected = held
+        for o in self.orders:
+            if (
+                o is not order
                 and o.symbol == order.symbol
                 and o.status.is_working
                 and (o.signed_quantity > 0) != (held > 0)
-            ),
-            _ZERO,
-        )
+            ):
+                projected = DECIMAL_CONTEXT.add(projected, o.signed_quantity)
         change = order.signed_quantity
         if (change > 0) == (held > 0) or projected == _ZERO or (projected > 0) != (held > 0):
             return False
-        return abs(change) <= abs(projected)
+        return change.copy_abs() <= projected.copy_abs()
 
     # ------------------------------------------------------------------ breakers
     def _on_event(self, event: BreakerEvent) -> None:

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from ..clock import Clock, SystemClock
 from ..orders import Order, OrderSide, OrderStatus, OrderType
-from ..values import Number, to_decimal
+from ..values import DECIMAL_CONTEXT, Number, to_decimal
 from .data import Bar, DataPortal
 
 __all__ = ["Fill", "PaperBroker"]
@@ -91,7 +91,7 @@ class PaperBroker:
                 price = self.data_portal.current_price(symbol)
                 if price is None:
                     raise LookupError(f"no price for {symbol} to value the position")
-                value += quantity * price
+                value = DECIMAL_CONTEXT.add(value, DECIMAL_CONTEXT.multiply(quantity, price))
             return value
 
     def get_open_orders(self) -> list[Order]:
@@ -158,12 +158,12 @@ class PaperBroker:
     def _fill_locked(self, order: Order, price: Decimal, when: datetime | None = None) -> None:
         held = self._positions.get(order.symbol, _ZERO)
         if order.side is OrderSide.BUY:
-            cost = order.quantity * price
+            cost = DECIMAL_CONTEXT.multiply(order.quantity, price)
             if cost > self._cash:
                 order.reject([f"insufficient cash: need {cost}, have {self._cash}"], by="broker")
                 return
-            self._cash -= cost
-            self._positions[order.symbol] = held + order.quantity
+            self._cash = DECIMAL_CONTEXT.subtract(self._cash, cost)
+            self._positions[order.symbol] = DECIMAL_CONTEXT.add(held, order.quantity)
         else:
             if not self.allow_short and order.quantity > held:
                 order.reject(
@@ -171,8 +171,9 @@ class PaperBroker:
                     by="broker",
                 )
                 return
-            self._cash += order.quantity * price
-            self._positions[order.symbol] = held - order.quantity
+            proceeds = DECIMAL_CONTEXT.multiply(order.quantity, price)
+            self._cash = DECIMAL_CONTEXT.add(self._cash, proceeds)
+            self._positions[order.symbol] = DECIMAL_CONTEXT.subtract(held, order.quantity)
         stamp = when if when is not None else self._now()
         order.status = OrderStatus.FILLED
         order.filled_quantity = order.quantity

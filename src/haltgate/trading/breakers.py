@@ -18,7 +18,7 @@ from ..breakers.threshold import ThresholdCircuitBreaker
 from ..breakers.volatility import VolatilityCircuitBreaker
 from ..clock import Clock
 from ..events import BreakerEvent
-from ..values import Number
+from ..values import DECIMAL_CONTEXT, Number
 from .config import TradingBreakerConfig
 
 __all__ = [
@@ -111,7 +111,7 @@ def build_breakers(config: TradingBreakerConfig) -> FacadeBreakers:
             name=MAX_DRAWDOWN,
         ),
         concentration=PositionConcentrationCircuitBreaker(
-            config.max_position_pct / 100, name=CONCENTRATION
+            DECIMAL_CONTEXT.divide(config.max_position_pct, 100), name=CONCENTRATION
         ),
         volatility=LatchingVolatilityCircuitBreaker(
             config.volatility_std_threshold,

@@ -20,13 +20,15 @@ __all__ = ["TradingBreakerConfig"]
 
 _ZERO = Decimal(0)
 _HUNDRED = Decimal(100)
+# A constant, not -_HUNDRED: unary minus rounds in the caller's decimal context.
+_MINUS_HUNDRED = Decimal(-100)
 _HASH_PREFIXES = ("scrypt$", "pbkdf2_sha256$")
 
 
 def _loss_pct(value: Any, name: str) -> Decimal:
     """A loss threshold: a negative percentage in [-100, 0)."""
     result = to_decimal(value, name)
-    if not -_HUNDRED <= result < _ZERO:
+    if not _MINUS_HUNDRED <= result < _ZERO:
         raise InvalidInputError(
             name,
             value,

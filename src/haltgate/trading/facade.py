@@ -24,7 +24,7 @@ from ..errors import AuthorizationError, InvalidInputError, InvalidTypeError
 from ..events import BreakerEvent, EventKind, Listener, ListenerSet
 from ..manager import CircuitBreakerManager
 from ..store import MemoryStore, Store, open_store
-from ..values import Number, to_decimal, to_text
+from ..values import DECIMAL_CONTEXT, RATIO_CONTEXT, Number, to_decimal, to_text
 from .breakers import (
     MAX_DRAWDOWN,
     ORDERS_PER_HOUR,
@@ -205,16 +205,25 @@ class TradingCircuitBreakers:
                 {"symbol": symbol, "portfolio_value": total},
             )
             return False
-        current_value = total * current_pct / _HUNDRED
-        if not breaker.check_order(symbol, proposed, total, current_value):
+        # Exact (dividing by 100 only moves the point); it can carry more digits than an
+        # input may have, so it is judged as it is rather than validated as an input.
+        current_value = DECIMAL_CONTEXT.divide(
+            DECIMAL_CONTEXT.multiply(total, current_pct), _HUNDRED
+        )
+        if not breaker._judge_order(symbol, proposed, total, current_value):
             return False
-        after_pct = abs(current_value + proposed) / total * _HUNDRED
+        size = DECIMAL_CONTEXT.add(current_value, proposed).copy_abs()
         level = self.config.position_warning_pct
         if level is not None:
             with self._lock:
                 crossing = self._position_warnings.setdefault(symbol, CrossingWarning())
-                due = crossing.update(after_pct >= level)
+                # Exact: size / total * 100 >= level.
+                due = crossing.update(
+                    DECIMAL_CONTEXT.multiply(size, _HUNDRED)
+                    >= DECIMAL_CONTEXT.multiply(level, total)
+                )
             if due:
+                after_pct = RATIO_CONTEXT.multiply(RATIO_CONTEXT.divide(size, total), _HUNDRED)
                 breaker._warn(
                     f"Position in {symbol} would be {after_pct:.2f}% of the portfolio "
                     f"(warning at {level}%, max {self.config.max_position_pct}%)",
