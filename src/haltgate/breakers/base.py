@@ -11,12 +11,12 @@ A breaker's state has two layers (SPEC §3):
 ``state`` is MANUALLY_HALTED while halted, else TRIPPED while the condition holds, else
 NORMAL.
 
-Every state change goes through one executor, :meth:`BaseCircuitBreaker._execute_locked`:
-lock held → the change is decided → made durable → published after the lock is released.
-The durability policy lives there and nowhere else: a restrictive change (trip, halt) is
-applied in memory first and never undone, even when the store fails (the store retries it
-and refuses trading meanwhile); a permissive change (reset, self-clear) is written first,
-as the explicit next snapshot, and applied only once the store has it.
+Every state change goes through one executor (:mod:`haltgate.breakers.executor`): lock
+held → the change is decided → made durable → published after the lock is released, with
+the durability policy in that one place. The stored form is :mod:`~haltgate.breakers.snapshot`;
+what a breaker declares to the manager is :mod:`~haltgate.breakers.contract`; how another
+process's change is adopted is :mod:`~haltgate.breakers.adoption`. This module holds what
+a subclass builds on: reads, operator actions, ``_trip``/``_clear_locked`` and the hooks.
 
 Reads (``state``, ``is_tripped``, ``get_trip_reason()``, ``get_trip_details()``) are pure:
 they never write. A time-driven trip that is due (a heartbeat timeout) is reported by every
@@ -32,7 +32,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
 
 from .. import codec
 from ..clock import Clock, SystemClock
@@ -41,6 +41,8 @@ from ..events import BreakerEvent, EventKind, Listener, ListenerSet
 from ..values import to_text
 from .adoption import plan_adoption
 from .contract import BreakerContract, derive_contract
+from .executor import StateExecutor
+from .snapshot import LOCAL_ORIGIN, BreakerSink, TripInfo, layers_of
 from .state import BLOCKING_STATES, CircuitBreakerState, CircuitBreakerType
 
 __all__ = ["LOCAL_ORIGIN", "BaseCircuitBreaker", "BreakerSink", "TripInfo"]
@@ -52,97 +54,8 @@ TRIPPED = CircuitBreakerState.TRIPPED
 HALTED = CircuitBreakerState.MANUALLY_HALTED
 RESETTING = CircuitBreakerState.RESETTING
 
-#: The origin of trips made by a breaker with no store (there is no other process).
-LOCAL_ORIGIN = "local"
 
-_LOG_NAMES = {
-    EventKind.TRIPPED: "circuit_breaker_tripped",
-    EventKind.HALTED: "circuit_breaker_halted",
-    EventKind.RESET: "circuit_breaker_reset",
-    EventKind.WARNING: "circuit_breaker_warning",
-    EventKind.ORDER_REFUSED: "order_refused",
-}
-_LOG_LEVELS = {
-    EventKind.TRIPPED: logging.ERROR,
-    EventKind.HALTED: logging.CRITICAL,
-    EventKind.RESET: logging.WARNING,
-    EventKind.WARNING: logging.WARNING,
-    EventKind.ORDER_REFUSED: logging.WARNING,
-}
-
-
-class BreakerSink(Protocol):
-    """Where a breaker makes its state durable (implemented by the stores)."""
-
-    origin: str
-
-    def save(
-        self,
-        breaker: BaseCircuitBreaker,
-        events: list[BreakerEvent],
-        snapshot: Mapping[str, Any] | None = None,
-    ) -> None:
-        """Write ``snapshot`` (default: the breaker's current one) and audit ``events``
-        atomically, or raise :class:`~haltgate.StoreUnavailableError`."""
-        ...
-
-    def save_soft(self, breaker: BaseCircuitBreaker) -> None:
-        """Write non-audited progress (peak window, baseline); never raises."""
-        ...
-
-    def request_refresh(self, breaker: BaseCircuitBreaker) -> None:
-        """A read saw that time may have changed ``breaker``: run its refresh step soon
-        (never on the reading thread when that would mean I/O)."""
-        ...
-
-
-class TripInfo:
-    """Why a breaker is tripped or halted: reason, details, operator, when, and which
-    process made it (``origin``; ``restored`` when it was read back at start-up)."""
-
-    __slots__ = ("at", "details", "operator", "origin", "reason", "restored")
-
-    def __init__(
-        self,
-        reason: str,
-        details: dict[str, Any],
-        operator: str | None,
-        at: datetime,
-        origin: str = LOCAL_ORIGIN,
-        restored: bool = False,
-    ) -> None:
-        self.reason = reason
-        self.details = details
-        self.operator = operator
-        self.at = at
-        self.origin = origin
-        self.restored = restored
-
-    def to_json(self) -> dict[str, Any]:
-        """The stored form (see :mod:`haltgate.codec`)."""
-        return {
-            "reason": self.reason,
-            "details": codec.encode(self.details),
-            "operator": self.operator,
-            "at": self.at.isoformat(),
-            "origin": self.origin,
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any], *, restored: bool = False) -> TripInfo:
-        """Read back what :meth:`to_json` wrote (older snapshots have no origin)."""
-        details = codec.decode(data.get("details") or {})
-        return cls(
-            str(data.get("reason") or ""),
-            dict(details) if isinstance(details, dict) else {},
-            data.get("operator"),
-            datetime.fromisoformat(data["at"]),
-            str(data.get("origin") or "unknown"),
-            restored,
-        )
-
-
-class BaseCircuitBreaker:
+class BaseCircuitBreaker(StateExecutor):
     """Extension point for trading breakers.
 
     A subclass decides in its own ``can_trade(...)`` and calls :meth:`_trip`. ``_trip`` is
@@ -206,11 +119,6 @@ class BaseCircuitBreaker:
     def _set_clock(self, clock: Clock) -> None:
         """Adopt ``clock`` (the manager's, when this breaker was made without one)."""
         self._clock = clock
-
-    @property
-    def _origin(self) -> str:
-        sink = self._sink
-        return LOCAL_ORIGIN if sink is None else sink.origin
 
     # ------------------------------------------------------------------ reading (pure)
     @property
@@ -542,209 +450,11 @@ class BaseCircuitBreaker:
         """How long a restored self-clearing trip is held before it may clear."""
         return 0.0
 
-    # ------------------------------------------------------------------ the executor
-    def _execute_locked(
-        self,
-        kind: EventKind,
-        halt: TripInfo | None,
-        condition: TripInfo | None,
-        change: str,
-        reason: str | None,
-        operator: str | None,
-        events: list[BreakerEvent],
-        details: dict[str, Any],
-    ) -> bool:
-        """Move to ``(halt, condition)``: the one place a state change is made durable.
-
-        Restrictive (nothing lifted): applied in memory, then written; a store failure is
-        logged and retried by the store, never undone. Permissive (something lifted): the
-        explicit next snapshot is written first; the change is applied only once the store
-        has it (returns False, changing nothing, when it does not)."""
-        previous = self._state
-        new_state = HALTED if halt is not None else TRIPPED if condition is not None else NORMAL
-        now = self._clock.now()
-        permissive = (self._halt is not None and halt is None) or (
-            self._condition is not None and condition is None
-        )
-        if permissive:
-            added = [
-                self._event(kind, previous, RESETTING, reason, details, operator, now),
-                self._event(kind, RESETTING, new_state, reason, details, operator, now),
-            ]
-            snapshot = self._snapshot(halt, condition, now, change)
-            sink = self._sink
-            if sink is not None:
-                sink.save(self, added, snapshot)
-            self._apply(halt, condition, now, change)
-            events.extend(added)
-            return True
-        self._apply(halt, condition, now, change)
-        added = [self._event(kind, previous, new_state, reason, details, operator, now)]
-        events.extend(added)
-        sink = self._sink
-        if sink is not None:
-            try:
-                sink.save(self, added, self._snapshot(halt, condition, now, change))
-            except StoreUnavailableError:
-                logger.critical(
-                    "store_write_failed", extra={"breaker": self.name, "state": new_state.value}
-                )
-        return True
-
-    def _lift_locked(
-        self,
-        *,
-        lift_halt: bool,
-        lift_condition: bool,
-        cause: str,
-        reason: str,
-        details: dict[str, Any],
-        operator: str | None,
-        rebaseline: bool,
-        events: list[BreakerEvent],
-        raise_on_store: bool = True,
-    ) -> bool:
-        """Lift the halt and/or the trip through the executor (permissive: written first).
-        ``rebaseline`` runs :meth:`_on_reset` into the written snapshot, undone if the store
-        refuses. Raises StoreUnavailableError for an operator's reset; a self-clear the
-        store refuses returns False."""
-        was = self._halt if lift_halt else self._condition
-        if was is not None:
-            details = {**details, "cleared_reason": was.reason}
-            if lift_condition and self._condition is not None:
-                details["cleared_origin"] = self._condition.origin
-        memento = self._memento() if rebaseline else None
-        if rebaseline:
-            self._on_reset()
-        try:
-            self._execute_locked(
-                EventKind.RESET,
-                None if lift_halt else self._halt,
-                None if lift_condition else self._condition,
-                cause,
-                reason,
-                operator,
-                events,
-                details,
-            )
-        except StoreUnavailableError:
-            if rebaseline:
-                self._restore_memento(memento)
-            if raise_on_store and cause != "self_clear":
-                raise
-            return False
-        return True
-
-    def _apply(
-        self,
-        halt: TripInfo | None,
-        condition: TripInfo | None,
-        now: datetime,
-        change: str | None = None,
-    ) -> None:
-        if change is not None:
-            self._last_change = change
-        self._halt = halt
-        self._condition = condition
-        self._sync_view(now)
-
-    def _sync_view(self, now: datetime | None) -> None:
-        """Derive what lock-free readers see from the two layers, and tell the watchers."""
-        halt, condition = self._halt, self._condition
-        self._trip_info = halt or condition
-        state = HALTED if halt is not None else TRIPPED if condition is not None else NORMAL
-        if state is not self._state and now is not None:
-            self._since = now
-        self._state = state
-        for watcher in self._watchers:
-            watcher(self)
-
-    def _event(
-        self,
-        kind: EventKind,
-        previous: CircuitBreakerState,
-        state: CircuitBreakerState,
-        reason: str | None,
-        details: dict[str, Any],
-        operator: str | None,
-        now: datetime,
-    ) -> BreakerEvent:
-        return BreakerEvent(
-            kind=kind,
-            breaker_name=self.name,
-            breaker_type=self.breaker_type,
-            previous_state=previous,
-            state=state,
-            reason=reason,
-            timestamp=now,
-            details=details,
-            operator=operator,
-        )
-
-    def _persist_soft(self) -> None:
-        sink = self._sink
-        if sink is not None:
-            sink.save_soft(self)
-
-    def _publish(self, events: list[BreakerEvent]) -> None:
-        for event in events:
-            if event.state is not RESETTING or event.kind is not EventKind.RESET:
-                logger.log(
-                    _LOG_LEVELS[event.kind],
-                    _LOG_NAMES[event.kind],
-                    extra={
-                        "breaker": event.breaker_name,
-                        "breaker_type": event.breaker_type.value,
-                        "state": event.state.value,
-                        "reason": event.reason,
-                        "operator": event.operator,
-                    },
-                )
-            self._listeners.emit(event)
-
     # ------------------------------------------------------------------ persistence
-    def _snapshot(
-        self,
-        halt: TripInfo | None,
-        condition: TripInfo | None,
-        since: datetime | None,
-        change: str | None,
-    ) -> dict[str, Any]:
-        state = HALTED if halt is not None else TRIPPED if condition is not None else NORMAL
-        shown = halt or condition
-        return {
-            "name": self.name,
-            "type": self.breaker_type.value,
-            "state": state.value,
-            "since": since.isoformat() if since else None,
-            "trip": None if shown is None else shown.to_json(),
-            # The breaker's own trip underneath a halt (the halt is under "trip").
-            "condition": None if halt is None or condition is None else condition.to_json(),
-            "change": change,
-            "origin": self._origin,
-            "data": codec.encode(self._export_data()),
-        }
-
     def export_state(self) -> dict[str, Any]:
         """A JSON snapshot: state, trip info, breaker-specific data (see :mod:`haltgate.codec`)."""
         with self._lock:
             return self._snapshot(self._halt, self._condition, self._since, self._last_change)
-
-    @staticmethod
-    def _layers(
-        snapshot: Mapping[str, Any], *, restored: bool
-    ) -> tuple[TripInfo | None, TripInfo | None]:
-        """``(halt, condition)`` of a stored snapshot (any version)."""
-        state = CircuitBreakerState(snapshot.get("state") or "NORMAL")
-        trip = snapshot.get("trip")
-        shown = TripInfo.from_json(trip, restored=restored) if trip else None
-        if state is HALTED:
-            below = snapshot.get("condition")
-            condition = TripInfo.from_json(below, restored=restored) if below else None
-            return shown, condition
-        if state is TRIPPED:
-            return None, shown
-        return None, None
 
     def import_state(self, snapshot: Mapping[str, Any]) -> None:
         """Restore a snapshot read back at start-up (silently: no events, no writes).
@@ -755,7 +465,7 @@ class BaseCircuitBreaker:
             data = snapshot.get("data")
             if data:
                 self._import_data(codec.decode(data))
-            halt, condition = self._layers(snapshot, restored=True)
+            halt, condition = layers_of(snapshot, restored=True)
             if condition is not None:
                 self._hold_until = self._clock.monotonic() + self._restore_hold_seconds()
                 self._tripped_mono = self._clock.monotonic()
@@ -777,7 +487,7 @@ class BaseCircuitBreaker:
         with self._lock:
             if guard is not None and not guard():
                 return False
-            remote_halt, remote_condition = self._layers(snapshot, restored=False)
+            remote_halt, remote_condition = layers_of(snapshot, restored=False)
             condition = self._condition
             plan = plan_adoption(
                 halted=self._halt is not None,
