@@ -170,3 +170,39 @@ def test_demo_leaves_a_store_that_status_and_verify_read(tmp_path: Path, run_cli
     verify = run_cli("--store", url, "audit", "verify")
     assert verify.returncode == 0 and "audit log OK" in verify.stdout
     assert run_cli("status", "--bogus").returncode == 2
+
+
+def _dump(path: Path) -> list[object]:
+    with sqlite3.connect(path) as conn:
+        return [
+            conn.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall()  # noqa: S608
+            for table in ("breakers", "kv", "counters", "audit")
+        ]
+
+
+def test_status_never_writes_to_the_store(tmp_path: Path, run_cli: RunCli) -> None:
+    from haltgate import ConnectionCircuitBreaker, ErrorRateCircuitBreaker
+
+    db = tmp_path / "hg.db"
+    clock = ManualClock()
+    store = SQLiteStore(db)
+    manager = CircuitBreakerManager(
+        breakers=[
+            DrawdownCircuitBreaker("0.10"),
+            ErrorRateCircuitBreaker(max_errors=1, window_seconds=1),
+            ConnectionCircuitBreaker(timeout_seconds=1),
+        ],
+        store=store,
+        clock=clock,
+    )
+    manager.can_trade(current_portfolio_value=100)
+    manager.can_trade(current_portfolio_value=50)
+    manager.record_error("a")
+    manager.record_error("b")
+    manager.halt_all("drill", "ops")
+    manager.close()
+    before = _dump(db)
+    for args in (("status",), ("status", "--json")):
+        result = run_cli("--store", f"sqlite:///{db}", *args)
+        assert result.returncode == 0, result.stderr
+    assert _dump(db) == before
