@@ -175,7 +175,7 @@ def test_demo_leaves_a_store_that_status_and_verify_read(tmp_path: Path, run_cli
 def _dump(path: Path) -> list[object]:
     with sqlite3.connect(path) as conn:
         return [
-            conn.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall()  # noqa: S608
+            conn.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall()
             for table in ("breakers", "kv", "counters", "audit")
         ]
 
