@@ -81,16 +81,8 @@ DECIMAL_CONTEXT = Context(
 )
 """haltgate's context for sums, differences and products of accepted values: exact."""
 
-RATIO_CONTEXT = Context(
-    prec=28,
-    rounding=ROUND_HALF_EVEN,
-    Emax=999_999,
-    Emin=-999_999,
-    capitals=1,
-    clamp=0,
-    flags=[],
-    traps=_TRAPS,
-)
+RATIO_CONTEXT = DECIMAL_CONTEXT.copy()
+RATIO_CONTEXT.prec = 28
 """haltgate's context for results that cannot be exact (quotients such as a drawdown
 fraction, square roots, means): rounded to 28 significant digits, the precision of
 Python's default context, whatever the caller's. Decisions compare exact values wherever

@@ -252,27 +252,17 @@ class BaseCircuitBreaker(StateExecutor):
         events: list[BreakerEvent] = []
         with self._lock:
             self._refresh_locked(events)
-            why = reason or "manual reset"
-            if self._halt is not None:
+            halted = self._halt is not None
+            if halted or self._condition is not None:
+                # The halt alone when there is one; else the trip, with a fresh baseline.
                 self._lift_locked(
-                    lift_halt=True,
-                    lift_condition=False,
+                    lift_halt=halted,
+                    lift_condition=not halted,
                     cause="reset",
-                    reason=why,
+                    reason=reason or "manual reset",
                     details={"cause": "manual"},
                     operator=operator,
-                    rebaseline=False,
-                    events=events,
-                )
-            elif self._condition is not None:
-                self._lift_locked(
-                    lift_halt=False,
-                    lift_condition=True,
-                    cause="reset",
-                    reason=why,
-                    details={"cause": "manual"},
-                    operator=operator,
-                    rebaseline=True,
+                    rebaseline=not halted,
                     events=events,
                 )
         self._publish(events)
@@ -364,15 +354,8 @@ class BaseCircuitBreaker(StateExecutor):
 
     def _emit_only(self, kind: EventKind, reason: str, details: Mapping[str, Any] | None) -> None:
         state = self._state
-        event = BreakerEvent(
-            kind=kind,
-            breaker_name=self.name,
-            breaker_type=self.breaker_type,
-            previous_state=state,
-            state=state,
-            reason=reason,
-            timestamp=self._clock.now(),
-            details=dict(details or {}),
+        event = self._event(
+            kind, state, state, reason, dict(details or {}), None, self._clock.now()
         )
         sink = self._sink
         if sink is not None and kind is EventKind.WARNING:
