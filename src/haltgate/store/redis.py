@@ -4,9 +4,9 @@
   write is one Lua script that appends the chained audit entries, saves the snapshot, bumps
   the change number and publishes the change — atomic, one round trip.
 * Propagation: a background thread listens on the namespace's pub/sub channel and applies
-  other processes' changes with ``import_state(publish=True)`` (well within 50 ms). After a
-  reconnect it resyncs every breaker from the hashes, because messages sent while it was
-  disconnected are lost.
+  other processes' changes with ``adopt_remote`` (the one adoption rule,
+  breakers/adoption.py), well within 50 ms. After a reconnect it resyncs every breaker
+  from the hashes, because messages sent while it was disconnected are lost.
 * Order-rate windows: a sorted set per breaker, checked and recorded by one Lua script on
   Redis's own clock (``TIME``), so every process counts the same orders on one clock.
   ``RateWindow.count()`` answers from the last script reply (no I/O).

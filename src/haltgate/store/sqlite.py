@@ -5,7 +5,7 @@
 * The audit table is append-only: triggers refuse UPDATE and DELETE.
 * Other processes' changes arrive through a background poller that watches
   ``PRAGMA data_version`` (no disk read while nothing changed) and applies changed rows
-  with ``import_state(publish=True)`` — well within 250 ms.
+  with ``adopt_remote`` (the one adoption rule, breakers/adoption.py) — well within 250 ms.
 * Every wait on the database (busy lock) is bounded by ``store_timeout``.
 """
 
