@@ -191,3 +191,30 @@ def test_the_admin_server_never_undoes_a_halt_the_store_has_not_recorded_yet(
         assert [e.event for e in store.iter_audit()][-1] == "breaker_halted"
     finally:
         store.close()
+
+
+def test_on_redis_an_importer_never_clears_a_trip_it_imported(redis_url: str) -> None:
+    pytest.importorskip("redis", reason="the redis extra is installed by scripts/test.sh")
+    from haltgate.store.redis import RedisStore
+
+    clock_a, clock_b = ManualClock(), ManualClock()
+    store_a, store_b = RedisStore(redis_url), RedisStore(redis_url)
+    a = CircuitBreakerManager(breakers=[_errors(clock_a)], store=store_a, clock=clock_a)
+    b = CircuitBreakerManager(breakers=[_errors(clock_b)], store=store_b, clock=clock_b)
+    try:
+        errors_a, errors_b = a.get_breaker("error_rate"), b.get_breaker("error_rate")
+        assert errors_a is not None and errors_b is not None
+        for _ in range(3):
+            a.record_error(RuntimeError("broker"))
+        wait_for(lambda: errors_b._state is TRIPPED, "B adopts A's trip")
+        clock_b.advance(3600)
+        errors_b.refresh()
+        assert errors_b.state is TRIPPED
+        time.sleep(0.1)
+        assert errors_a.state is TRIPPED and errors_a.get_error_count() == 3
+        clock_a.advance(61)
+        errors_a.refresh()
+        wait_for(lambda: errors_b._state is NORMAL, "B adopts A's self-clear")
+    finally:
+        a.close()
+        b.close()
