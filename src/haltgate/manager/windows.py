@@ -10,9 +10,9 @@ import logging
 import threading
 from collections.abc import Sequence
 
-from .breakers.order_rate import OrderRateCircuitBreaker
-from .errors import StoreUnavailableError
-from .events import BreakerEvent
+from ..breakers.order_rate import OrderRateCircuitBreaker
+from ..errors import StoreUnavailableError
+from ..events import BreakerEvent
 
 __all__ = ["RefusalLog", "admit_to_windows"]
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .breakers.base import BaseCircuitBreaker
-from .breakers.contract import Converter
-from .errors import InvalidInputError, InvalidTypeError
+from ..breakers.base import BaseCircuitBreaker
+from ..breakers.contract import Converter
+from ..errors import InvalidInputError, InvalidTypeError
 
 __all__ = ["ObservationRouter", "Routed"]
 

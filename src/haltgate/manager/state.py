@@ -1,0 +1,49 @@
+"""The manager's shared fields, declared once for its parts (registry, status, admission)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from ..breakers.base import BaseCircuitBreaker
+from ..breakers.order_rate import OrderRateCircuitBreaker
+from ..clock import Clock
+from ..events import BreakerEvent, ListenerSet
+from .routing import ObservationRouter
+from .windows import RefusalLog
+
+__all__ = ["ManagerState"]
+
+
+class ManagerState:
+    """The fields every part of the manager shares (set by CircuitBreakerManager.__init__)."""
+
+    _clock: Clock
+    _clock_explicit: bool
+    _lock: threading.RLock
+    _flag_lock: threading.Lock
+    _breakers: dict[str, BaseCircuitBreaker]
+    _ordered: tuple[BaseCircuitBreaker, ...]
+    _router: ObservationRouter
+    _rate_breakers: tuple[OrderRateCircuitBreaker, ...]
+    _error_breakers: tuple[BaseCircuitBreaker, ...]
+    _asked: tuple[BaseCircuitBreaker, ...]
+    _timed: tuple[BaseCircuitBreaker, ...]
+    _listeners: ListenerSet
+    _quiet: bool
+    _quiet_until: float
+    _generation: int
+    _quiet_others: bool
+    _others_generation: int
+    _store: Any
+    _adopted: set[str]
+    _refusal_log: RefusalLog
+
+    def _store_blocking(self) -> str | None:
+        """Why the store refuses trading (fail-closed), or ``None``."""
+        store = self._store
+        return None if store is None else store.blocking_reason()
+
+    def _forward(self, event: BreakerEvent) -> None:
+        """Hand a breaker's event to the manager's listeners."""
+        self._listeners.emit(event)
