@@ -1,13 +1,17 @@
-"""The call breaker's exception filters: a broken predicate never hides a failure."""
+"""The call breaker's exception filters and ``fn`` checks: a broken predicate never hides a
+failure, and a non-callable ``fn`` is refused before anything is counted."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from typing import Any
 
 import pytest
-from cb_support import Boom, fail, make, ok
+from cb_support import Boom, boom, fail, make, ok
 
-from haltgate import CircuitState, ManualClock
+from haltgate import CircuitState, HaltgateError, ManualClock
+from haltgate.errors import InvalidTypeError
 
 
 def broken(value: object) -> bool:
@@ -85,3 +89,70 @@ def test_a_raising_ignore_predicate_still_lets_record_exceptions_decide() -> Non
     assert breaker.is_closed
     fail(breaker)
     assert breaker.is_open
+
+
+NOT_CALLABLE: list[Any] = [None, 42, "ok", object()]
+
+
+@pytest.mark.parametrize("fn", NOT_CALLABLE)
+@pytest.mark.parametrize(
+    "settings", [{}, {"failure_result": lambda r: False}], ids=["fast", "checked"]
+)
+def test_call_sync_refuses_a_non_callable_fn_counting_nothing(
+    fn: Any, settings: dict[str, Any]
+) -> None:
+    breaker = make(failure_threshold=1, **settings)
+    before = breaker.get_status()
+    with pytest.raises(InvalidTypeError) as info:
+        breaker.call_sync(fn)
+    assert isinstance(info.value, TypeError) and isinstance(info.value, HaltgateError)
+    assert info.value.parameter == "fn"
+    assert info.value.value is fn
+    assert breaker.get_status() == before
+    assert breaker.is_closed
+
+
+@pytest.mark.parametrize("fn", NOT_CALLABLE)
+def test_async_call_refuses_a_non_callable_fn_counting_nothing(fn: Any) -> None:
+    breaker = make(failure_threshold=1)
+    before = breaker.get_status()
+    with pytest.raises(InvalidTypeError) as info:
+        asyncio.run(breaker.call(fn))
+    assert info.value.parameter == "fn"
+    assert breaker.get_status() == before
+
+
+def test_a_non_callable_fn_takes_no_half_open_permit() -> None:
+    clock = ManualClock()
+    breaker = make(clock, failure_threshold=1, open_timeout_seconds=10, success_threshold=1)
+    fail(breaker)
+    clock.advance(10)
+    assert breaker.state is CircuitState.HALF_OPEN
+    for _ in range(3):
+        with pytest.raises(InvalidTypeError):
+            breaker.call_sync(None)  # type: ignore[arg-type]
+        with pytest.raises(InvalidTypeError):
+            asyncio.run(breaker.call(None))  # type: ignore[arg-type]
+    status = breaker.get_status()
+    assert status["half_open_in_flight"] == 0
+    assert status["total_failures"] == 1
+    assert breaker.call_sync(ok) == "ok"  # the one permit was still free
+    assert breaker.is_closed
+
+
+def test_a_non_callable_fn_refused_while_open_is_not_a_rejection() -> None:
+    breaker = make(failure_threshold=1)
+    with pytest.raises(Boom):
+        breaker.call_sync(boom)
+    with pytest.raises(InvalidTypeError):
+        breaker.call_sync(None)  # type: ignore[arg-type]
+    assert breaker.get_status()["total_rejected"] == 0
+
+
+def test_five_non_callables_do_not_open_the_circuit() -> None:
+    breaker = make(failure_threshold=5)
+    for _ in range(5):
+        with pytest.raises(InvalidTypeError):
+            breaker.call_sync(None)  # type: ignore[arg-type]
+    assert breaker.is_closed
+    assert breaker.get_status()["total_failures"] == 0
