@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
 
-from haltgate import CircuitBreakerState, ErrorRateCircuitBreaker, HaltgateError, ManualClock
+from haltgate import (
+    CircuitBreakerManager,
+    CircuitBreakerState,
+    ErrorRateCircuitBreaker,
+    HaltgateError,
+    ManualClock,
+)
 
 
 class InsufficientFunds(Exception):
@@ -75,6 +82,51 @@ def test_ignore_must_be_types_or_a_predicate(clock: ManualClock) -> None:
         make(clock, ignore=("not a type",))
     with pytest.raises(TypeError, match="ignore"):
         make(clock, ignore=42)
+
+
+class BrokerDown(Exception):
+    pass
+
+
+def _broken_ignore(error: object) -> bool:
+    # A filter that assumes every error carries a broker code.
+    return error.code == "INSUFFICIENT_FUNDS"  # type: ignore[attr-defined]
+
+
+def _filter_failures(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.message == "exception_filter_failed"]
+
+
+def test_a_raising_ignore_predicate_counts_the_error_and_does_not_raise(
+    clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    breaker = make(clock, n=2, ignore=_broken_ignore, name="broker_errors")
+    with caplog.at_level(logging.ERROR, logger="haltgate.filters"):
+        for _ in range(3):
+            assert breaker.record_error(BrokerDown("503")) is True
+    assert breaker.get_error_count() == 3
+    assert breaker.state is CircuitBreakerState.TRIPPED
+    failures = _filter_failures(caplog)
+    assert len(failures) == 3  # once per recorded error
+    assert all(r.parameter == "ignore" for r in failures)  # type: ignore[attr-defined]
+    assert all(r.breaker == "broker_errors" for r in failures)  # type: ignore[attr-defined]
+
+
+def test_guard_re_raises_the_brokers_exception_when_the_ignore_predicate_raises(
+    clock: ManualClock,
+) -> None:
+    breaker = make(clock, n=1, ignore=_broken_ignore)
+    manager = CircuitBreakerManager(breakers=[breaker], clock=clock)
+
+    @manager.guard
+    def submit(symbol: str) -> str:
+        raise BrokerDown(f"rejected {symbol}")
+
+    for _ in range(2):
+        with pytest.raises(BrokerDown, match="rejected XYZ"):
+            submit("XYZ")
+    assert breaker.get_error_count() == 2
+    assert not manager.can_trade()
 
 
 def test_half_open_window_and_self_clear(clock: ManualClock) -> None:

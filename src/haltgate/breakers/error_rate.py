@@ -3,42 +3,18 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 from ..clock import Clock
-from ..errors import InvalidTypeError
 from ..events import BreakerEvent
+from ..filters import CompiledFilter, FilterSpec, compile_filter
 from ..values import Number, to_count, to_seconds, to_text
 from ..windows import SlidingWindowCounter
 from .base import BaseCircuitBreaker
 from .contract import BreakerContract
 from .state import CircuitBreakerType
 
-__all__ = ["ErrorFilter", "ErrorRateCircuitBreaker", "make_error_filter"]
-
-ErrorFilter = Callable[[Any], bool]
-
-
-def make_error_filter(
-    spec: type[BaseException] | tuple[type[BaseException], ...] | Callable[[Any], bool] | None,
-    name: str,
-) -> ErrorFilter | None:
-    """Turn exception types or a predicate into one predicate (True = matches)."""
-    if spec is None:
-        return None
-    if isinstance(spec, type) and issubclass(spec, BaseException):
-        types: tuple[type[BaseException], ...] = (spec,)
-    elif isinstance(spec, tuple | list | frozenset | set) and spec:
-        if not all(isinstance(t, type) and issubclass(t, BaseException) for t in spec):
-            raise InvalidTypeError(name, spec, "must be exception types or a predicate")
-        types = tuple(spec)
-    elif callable(spec):
-        predicate = cast(Callable[[Any], bool], spec)
-        return lambda error: bool(predicate(error))
-    else:
-        raise InvalidTypeError(name, spec, "must be exception types or a predicate")
-    return lambda error: isinstance(error, types)
+__all__ = ["ErrorRateCircuitBreaker"]
 
 
 class ErrorRateCircuitBreaker(BaseCircuitBreaker):
@@ -58,10 +34,7 @@ class ErrorRateCircuitBreaker(BaseCircuitBreaker):
         max_errors: int,
         window_seconds: Number = 300,
         *,
-        ignore: type[BaseException]
-        | tuple[type[BaseException], ...]
-        | Callable[[Any], bool]
-        | None = None,
+        ignore: FilterSpec | None = None,
         cooldown_seconds: Number = 0,
         name: str | None = None,
         clock: Clock | None = None,
@@ -69,19 +42,20 @@ class ErrorRateCircuitBreaker(BaseCircuitBreaker):
         limit = to_count(max_errors, "max_errors")
         window = to_seconds(window_seconds, "window_seconds")
         cooldown = to_seconds(cooldown_seconds, "cooldown_seconds", allow_zero=True)
-        ignored = make_error_filter(ignore, "ignore")
+        ignored = compile_filter(ignore, "ignore", match_counts=False)
         super().__init__(CircuitBreakerType.ERROR_RATE, name=name, clock=clock)
         self.max_errors = limit
         self.window_seconds = window
         self.cooldown_seconds = cooldown
-        self._ignore = ignored
+        self._ignore: CompiledFilter | None = ignored
         self._window = SlidingWindowCounter(window, compact_above=limit)
 
     def record_error(self, error: Any = None, *, category: str | None = None) -> bool:
         """Record an error (an exception, a message or None); returns whether it counted."""
         if category is not None:
             category = to_text(category, "category")
-        if error is not None and self._ignore is not None and self._ignore(error):
+        ignore = self._ignore
+        if error is not None and ignore is not None and ignore.matches(error, self.name):
             return False
         if category is None:
             category = type(error).__name__ if isinstance(error, BaseException) else "error"

@@ -54,6 +54,11 @@ def _must_await(result: Any) -> bool:
     return known
 
 
+def _uncallable(fn: Any) -> InvalidTypeError:
+    """The refusal of a non-callable ``fn`` (raised before anything is admitted or counted)."""
+    return InvalidTypeError("fn", fn, "must be callable")
+
+
 def _operator_text(value: str | None, name: str) -> str | None:
     return None if value is None else to_text(value, name)
 
@@ -83,10 +88,16 @@ class CircuitBreaker(CallStateMachine):
                 if type(result) is CoroutineType or _must_await(result):
                     result = await result
             except BaseException as exc:
+                # Checked only here to keep the success path free of it: calling a
+                # non-callable runs nothing, so refusing now equals refusing up front.
+                if not callable(fn):
+                    raise _uncallable(fn) from None
                 self._finish_exception(epoch, 0.0, exc)
                 raise
             self._closed_success(epoch)
             return result
+        if not callable(fn):
+            raise _uncallable(fn)
         epoch, start = self._admit()
         try:
             result = fn(*args, **kwargs)
@@ -105,10 +116,15 @@ class CircuitBreaker(CallStateMachine):
             try:
                 result = fn(*args, **kwargs)
             except BaseException as exc:
+                # See call(): the refusal of a non-callable is deferred to this branch.
+                if not callable(fn):
+                    raise _uncallable(fn) from None
                 self._finish_exception(epoch, 0.0, exc)
                 raise
             self._closed_success(epoch)
             return result
+        if not callable(fn):
+            raise _uncallable(fn)
         epoch, start = self._admit()
         try:
             result = fn(*args, **kwargs)
@@ -129,7 +145,7 @@ class CircuitBreaker(CallStateMachine):
     def __call__(self, fn: Callable[P, Any]) -> Callable[P, Any]:
         """Decorate a sync or async function so every call goes through the breaker."""
         if not callable(fn):
-            raise InvalidTypeError("fn", fn, "must be callable")
+            raise _uncallable(fn)
         if inspect.iscoroutinefunction(fn):
             call = self.call
 

@@ -8,21 +8,19 @@ from decimal import Decimal
 from typing import Any
 
 from ..errors import InvalidInputError, InvalidTypeError
+from ..filters import FilterSpec, normalize_filter
 from ..values import Number, to_count, to_decimal, to_fraction, to_seconds
 
 __all__ = ["CircuitBreakerConfig", "ExceptionFilter", "ResultFilter"]
 
-ExceptionFilter = (
-    type[BaseException] | tuple[type[BaseException], ...] | Callable[[BaseException], bool]
-)
-"""Which exceptions a setting selects: one type, a tuple of types, or a predicate."""
+ExceptionFilter = FilterSpec
+"""Which exceptions a setting selects: one type, several types, or a predicate."""
 
 ResultFilter = Callable[[Any], bool]
 """A predicate on a protected function's return value; True marks the call a failure."""
 
 # A constant, not -Decimal(100): unary minus rounds in the caller's decimal context.
 _MINUS_HUNDRED = Decimal(-100)
-_FILTER_HINT = "must be an exception type, a tuple of them or a predicate"
 
 
 def _loss_pct(value: Any, name: str) -> Decimal:
@@ -33,22 +31,6 @@ def _loss_pct(value: Any, name: str) -> Decimal:
             name, value, "must be a negative percentage in [-100, 0), e.g. Decimal('-2.0')"
         )
     return result
-
-
-def _exception_filter(value: Any, name: str) -> ExceptionFilter:
-    """Normalise an exception selector: a type, types (tuple or list) or a predicate."""
-    if isinstance(value, type):
-        if issubclass(value, BaseException):
-            return value
-        raise InvalidTypeError(name, value, _FILTER_HINT)
-    if isinstance(value, (tuple, list)):
-        for item in value:
-            if not (isinstance(item, type) and issubclass(item, BaseException)):
-                raise InvalidTypeError(name, value, f"{item!r} is not an exception type")
-        return tuple(value)
-    if callable(value):
-        return value  # type: ignore[no-any-return]
-    raise InvalidTypeError(name, value, _FILTER_HINT)
 
 
 @dataclass(frozen=True)
@@ -130,8 +112,12 @@ class CircuitBreakerConfig:
             "max_drawdown_pct": _loss_pct(self.max_drawdown_pct, "max_drawdown_pct"),
             "position_limit": to_fraction(self.position_limit, "position_limit"),
             "minimum_calls": to_count(self.minimum_calls, "minimum_calls"),
-            "record_exceptions": _exception_filter(self.record_exceptions, "record_exceptions"),
-            "ignore_exceptions": _exception_filter(self.ignore_exceptions, "ignore_exceptions"),
+            "record_exceptions": normalize_filter(
+                self.record_exceptions, "record_exceptions", allow_empty=True
+            ),
+            "ignore_exceptions": normalize_filter(
+                self.ignore_exceptions, "ignore_exceptions", allow_empty=True
+            ),
         }
         if not isinstance(self.exponential_backoff, bool):
             raise InvalidTypeError(

@@ -24,6 +24,7 @@ from typing import Any, Final
 from ..clock import Clock, SystemClock
 from ..errors import CircuitOpenException, InvalidTypeError
 from ..events import BreakerEvent, EventKind, Listener, ListenerSet, call_isolated
+from ..filters import CompiledFilter, compile_filter
 from ..values import to_text
 from .config import CircuitBreakerConfig
 from .metrics import OutcomeWindow
@@ -73,19 +74,6 @@ class _Transition:
         self.reason = reason
         self.details = details
         self.operator = operator
-
-
-def _selects(selector: Any, exc: BaseException) -> bool:
-    """Does an exception filter (types or predicate) select ``exc``?"""
-    if isinstance(selector, (type, tuple)):
-        return isinstance(exc, selector)
-    try:
-        return bool(selector(exc))
-    except Exception:
-        # A broken predicate must not hide the call's own exception or leak a permit;
-        # treating the outcome as a failure is the cautious reading.
-        logger.exception("exception_filter_failed", extra={"filter": repr(selector)})
-        return True
 
 
 def _describe(cause: BaseException | str) -> str:
@@ -157,10 +145,20 @@ class CallStateMachine:
         self._rate_num, self._rate_den = rate.as_integer_ratio()
         assert config.half_open_max_calls is not None  # resolved by the config
         self._half_open_max: int = config.half_open_max_calls
-        self._record: Any = config.record_exceptions
-        self._record_all = self._record in (Exception, (Exception,))
-        self._ignore: Any = config.ignore_exceptions
-        self._failure_result = config.failure_result
+        self._record = compile_filter(
+            config.record_exceptions, "record_exceptions", match_counts=True, allow_empty=True
+        )
+        self._record_all = config.record_exceptions in (Exception, (Exception,))
+        self._ignore = compile_filter(
+            config.ignore_exceptions, "ignore_exceptions", match_counts=False, allow_empty=True
+        )
+        self._failure_result = (
+            None
+            if config.failure_result is None
+            else CompiledFilter(
+                "failure_result", match_counts=True, predicate=config.failure_result
+            )
+        )
         # Success needs no timing and no result check: the hot path can skip both.
         self._fast_success = config.slow_call_seconds is None and config.failure_result is None
         self._lock = threading.Lock()
@@ -307,11 +305,12 @@ class CallStateMachine:
         if isinstance(exc, asyncio.CancelledError):
             return IGNORED
         ignore = self._ignore
-        if ignore != () and _selects(ignore, exc):
+        if ignore is not None and ignore.matches(exc, self.name):
             return IGNORED
         if self._record_all:
             return FAILURE if isinstance(exc, Exception) else IGNORED
-        return FAILURE if _selects(self._record, exc) else IGNORED
+        record = self._record
+        return FAILURE if record is not None and record.matches(exc, self.name) else IGNORED
 
     def _result_outcome(
         self, start: float, result: Any, now: float, check: bool
@@ -320,15 +319,9 @@ class CallStateMachine:
         slow = self.config.slow_call_seconds
         if slow is not None and now - start > slow:
             return FAILURE, f"slow call: {now - start:.3f}s > {slow:g}s"
-        predicate = self._failure_result
-        if check and predicate is not None:
-            try:
-                failed = bool(predicate(result))
-            except Exception:
-                logger.exception("failure_result_failed", extra={"breaker": self.name})
-                failed = True
-            if failed:
-                return FAILURE, f"failure result: {result!r:.200}"
+        failure_result = self._failure_result
+        if check and failure_result is not None and failure_result.matches(result, self.name):
+            return FAILURE, f"failure result: {result!r:.200}"
         return SUCCESS, ""
 
     def _closed_success(self, epoch: int) -> None:
