@@ -15,14 +15,13 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from .authority import LOCKOUT_SECONDS, MAX_FAILED_ATTEMPTS, KeyGuard
 from .breakers import BaseCircuitBreaker, CircuitBreakerType
 from .breakers.contract import BreakerContract
 from .clock import Clock
-from .errors import AuthorizationError
-from .keys import verify_key
 from .manager import CircuitBreakerManager
 from .store import Store
 
@@ -42,9 +41,8 @@ __all__ = [
 
 logger = logging.getLogger("haltgate.operator")
 
-KILL_SWITCH_MAX_FAILURES = 5
-KILL_SWITCH_LOCKOUT_SECONDS = 300.0
-_LOCKOUT_KEY = "operator_kill_switch_failures"
+KILL_SWITCH_MAX_FAILURES = MAX_FAILED_ATTEMPTS
+KILL_SWITCH_LOCKOUT_SECONDS = LOCKOUT_SECONDS
 
 
 class StoredBreaker(BaseCircuitBreaker):
@@ -170,48 +168,9 @@ def check_kill_switch_key(
 ) -> None:
     """Raise :class:`~haltgate.AuthorizationError` unless resetting ``name`` is allowed.
 
-    Breakers outside the keyed kill switch need no key. Every attempt on a keyed breaker is
-    audited; five wrong keys lock resets out for five minutes.
-    """
+    Breakers outside the keyed kill switch need no key. A keyed one goes through the one
+    :class:`~haltgate.authority.KeyGuard` (atomic reservation, lock-out, audit)."""
     key_hash, keyed = kill_switch_settings(store, config)
     if key_hash is None or name not in keyed:
         return
-    now = datetime.now(UTC).timestamp()
-    failures = store.get_value(_LOCKOUT_KEY) or {"count": 0, "locked_until": 0.0}
-    locked_until = float(failures.get("locked_until", 0.0))
-    if now < locked_until:
-        _refuse(store, name, operator, "locked out after repeated wrong keys")
-        raise AuthorizationError(
-            f"kill-switch resets are locked out for {locked_until - now:.0f}s "
-            "after repeated wrong keys"
-        )
-    if not key:
-        _refuse(store, name, operator, "no key given")
-        raise AuthorizationError(f"{name!r} is a keyed kill switch: give its key (--key)")
-    if not verify_key(key, key_hash):
-        count = int(failures.get("count", 0)) + 1
-        state = {"count": count, "locked_until": 0.0}
-        if count >= KILL_SWITCH_MAX_FAILURES:
-            state = {"count": 0, "locked_until": now + KILL_SWITCH_LOCKOUT_SECONDS}
-        store.set_value(
-            _LOCKOUT_KEY,
-            state,
-            audit=(
-                "kill_switch_reset_refused",
-                name,
-                operator,
-                {"why": "wrong key", "failures": count},
-            ),
-        )
-        raise AuthorizationError(f"wrong key for the kill switch {name!r}")
-    store.set_value(
-        _LOCKOUT_KEY,
-        {"count": 0, "locked_until": 0.0},
-        audit=("kill_switch_key_accepted", name, operator, {}),
-    )
-
-
-def _refuse(store: Store, name: str, operator: str, why: str) -> None:
-    store.append_audit(
-        "kill_switch_reset_refused", breaker=name, operator=operator, payload={"why": why}
-    )
+    KeyGuard(store, name).check(key, key_hash, operator)

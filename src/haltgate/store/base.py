@@ -31,10 +31,17 @@ if TYPE_CHECKING:
     from ..breakers.base import BaseCircuitBreaker
     from ..breakers.order_rate import RateWindow
 
-__all__ = ["AuditRecord", "Store", "audit_records", "event_payload"]
+__all__ = ["AuditRecord", "Store", "ValueAudit", "ValueUpdate", "audit_records", "event_payload"]
 
 AuditRecord = tuple[str, str | None, str | None, dict[str, Any], datetime]
 """``(event, breaker, operator, payload, time)`` of one audit entry to append."""
+
+ValueAudit = tuple[str, str | None, str | None, dict[str, Any]]
+"""``(event, breaker, operator, payload)``: the audit entry written with a small value."""
+
+ValueUpdate = Callable[[Any], tuple[Any, ValueAudit | None]]
+"""``update(old) -> (new, audit)``: a read-modify-write of one small value (see
+:meth:`Store.update_value`)."""
 
 logger = logging.getLogger("haltgate.store")
 
@@ -86,6 +93,7 @@ class Store(ABC):
         self._attached: dict[str, BaseCircuitBreaker] = {}
         self._attach_lock = threading.Lock()
         self._availability_watchers: list[Callable[[], None]] = []
+        self._update_lock = threading.Lock()
         #: Names this store instance (one per process, in practice) in the snapshots it
         #: writes, so other processes know whose trip or self-clear they are looking at.
         self.origin: str = uuid.uuid4().hex
@@ -127,6 +135,19 @@ class Store(ABC):
         audit: tuple[str, str | None, str | None, dict[str, Any]] | None = None,
     ) -> None:
         """Save a small JSON value (with an optional audit record, atomically)."""
+
+    def update_value(self, key: str, update: ValueUpdate) -> Any:
+        """Atomically replace the small value under ``key`` with ``update(old)``'s new value
+        (and its audit entry, in the same write); returns the new value.
+
+        Atomic against every other writer of the store: no two callers, in this process or
+        another, see the same ``old`` (the kill-switch guard reserves attempts this way).
+        This default is atomic within one process, which is all an in-memory store has;
+        stores shared by processes override it."""
+        with self._update_lock:
+            new, audit = update(self.get_value(key))
+            self.set_value(key, new, audit=audit)
+            return new
 
     def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release connections and stop background threads."""

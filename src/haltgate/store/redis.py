@@ -22,6 +22,7 @@ import itertools
 import json
 import logging
 import time
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -37,7 +38,7 @@ from ..audit import (
 )
 from ..errors import ConfigError, StoreUnavailableError
 from .background import BackgroundStore
-from .base import AuditRecord
+from .base import AuditRecord, ValueUpdate
 
 if TYPE_CHECKING:
     from ..breakers.base import BaseCircuitBreaker
@@ -47,6 +48,13 @@ if TYPE_CHECKING:
 __all__ = ["RedisRateWindow", "RedisStore"]
 
 logger = logging.getLogger("haltgate.store.redis")
+
+# Longer than any update holds it (a read, a scrypt-free computation, one write); a holder
+# that died frees it by expiry.
+_MUTEX_MS = 5_000
+_UNLOCK_SCRIPT = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+)
 
 # KEYS: breaker hash, change counter, audit list, audit head, small-value key
 # ARGV: expected head "seq:hash", name, state JSON ("" = no snapshot), data JSON, origin,
@@ -342,6 +350,26 @@ class RedisStore(BackgroundStore):
         record: AuditRecord = (event, breaker, operator, to_jsonable(payload), datetime.now(UTC))
         with self._locked():
             self._write(breaker or "", None, [record], (key, text))
+
+    def update_value(self, key: str, update: ValueUpdate) -> Any:
+        """Read, update and write ``key`` atomically against every process of the
+        namespace: under a short Redis mutex (``SET NX PX``, released only by its holder),
+        waited for at most ``store_timeout``."""
+        mutex = self._key("kv", key, "mutex")
+        token = uuid.uuid4().hex
+        deadline = time.monotonic() + self.store_timeout
+        while not self._call("lock", self._client.set, mutex, token, nx=True, px=_MUTEX_MS):
+            if time.monotonic() > deadline:
+                raise StoreUnavailableError(
+                    f"store {self.describe()}: {key!r} busy for more than {self.store_timeout:g}s"
+                )
+            time.sleep(0.002)
+        try:
+            new, audit = update(self.get_value(key))
+            self.set_value(key, new, audit=audit)
+            return new
+        finally:
+            self._call("unlock", self._client.eval, _UNLOCK_SCRIPT, 1, mutex, token)
 
     def _write_soft(self, name: str, snapshot: Mapping[str, Any]) -> None:
         state = canonical_json({k: v for k, v in snapshot.items() if k != "data"})

@@ -27,7 +27,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from ..audit import AuditEntry, canonical_json, chain_entries
 from ..errors import ConfigError, StoreUnavailableError
 from .background import BackgroundStore
-from .base import AuditRecord
+from .base import AuditRecord, ValueAudit, ValueUpdate
 
 __all__ = ["SQLiteStore"]
 
@@ -307,20 +307,34 @@ class SQLiteStore(BackgroundStore):
     ) -> None:
         """Save ``value`` (JSON) under ``key`` with an optional audit entry, in one
         transaction."""
+
+        with self._locked(), self._transaction() as conn:
+            self._set_value_rows(conn, key, value, audit)
+
+    def update_value(self, key: str, update: ValueUpdate) -> Any:
+        """Read, update and write ``key`` in one ``BEGIN IMMEDIATE`` transaction: atomic
+        against every process that uses the file."""
+        with self._locked(), self._transaction() as conn:
+            row = conn.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
+            new, audit = update(json.loads(row[0]) if row else None)
+            self._set_value_rows(conn, key, new, audit)
+            return new
+
+    def _set_value_rows(
+        self, conn: sqlite3.Connection, key: str, value: Any, audit: ValueAudit | None
+    ) -> None:
         from ..audit import to_jsonable
 
-        text = canonical_json(value)
         records: list[AuditRecord] = []
         if audit is not None:
             event, breaker, operator, payload = audit
             records.append((event, breaker, operator, to_jsonable(payload), datetime.now(UTC)))
-        with self._locked(), self._transaction() as conn:
-            conn.execute(
-                "INSERT INTO kv (key, value) VALUES (?, ?) "
-                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                (key, text),
-            )
-            self._append_audit_rows(conn, records)
+        conn.execute(
+            "INSERT INTO kv (key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, canonical_json(value)),
+        )
+        self._append_audit_rows(conn, records)
 
     def _write_soft(self, name: str, snapshot: Mapping[str, Any]) -> None:
         state, data = _split(snapshot)
