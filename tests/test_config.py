@@ -120,7 +120,7 @@ def test_yaml_config(tmp_path: Path) -> None:
         (
             '[[operators]]\nname = "ann"\ntoken_hash = "hunter2"\n',
             "operators[0].token_hash",
-            "hunter2",
+            "plain text, 7 characters",  # a pasted secret is never echoed (issue 11)
         ),
         ('[store]\nurl = "ftp://x"\n', "store.url", "ftp://x"),
         ('colour = "red"\n', "colour", "'red'"),
@@ -134,6 +134,7 @@ def test_errors_name_the_dotted_path_and_the_value(
         load_config(_write(tmp_path, text))
     assert info.value.path == path
     assert shown in str(info.value)
+    assert "hunter2" not in str(info.value)
 
 
 def test_invalid_toml_and_missing_file(tmp_path: Path) -> None:

@@ -31,6 +31,7 @@ from .breakers import (
 from .calendars import TradingCalendar, calendar_from_spec
 from .clock import Clock
 from .errors import ConfigError, HaltgateError, InvalidInputError
+from .keys import check_key_hash
 from .manager import CircuitBreakerManager
 from .store import Store, open_store
 
@@ -370,12 +371,10 @@ def _parse_server(raw: Any) -> ServerConfig:
 
 def _check_hash(value: Any, path: str) -> str:
     text = _string(value, path)
-    if not text.startswith(("scrypt$", "pbkdf2_sha256$")):
-        shown = text[:12] + "..." if len(text) > 12 else text
-        raise _bad(
-            path, shown, "not a hash made by haltgate.hash_key (never put a secret in the config)"
-        )
-    return text
+    try:
+        return check_key_hash(text, path)
+    except InvalidInputError as exc:
+        raise ConfigError(path, f"{exc.value}: {exc.problem}") from None
 
 
 def _parse_operators(raw: Any) -> tuple[OperatorConfig, ...]:

@@ -15,9 +15,14 @@ import secrets
 
 from .errors import InvalidInputError, InvalidTypeError
 
-__all__ = ["hash_key", "new_token", "verify_key"]
+__all__ = ["check_key_hash", "hash_key", "new_token", "verify_key"]
 
 _N, _R, _P = 2**14, 8, 1
+# The weakest hash accepted when one is loaded (SPEC §6): what hash_key makes, and PBKDF2
+# at the iterations current guidance asks for. A weaker one is refused, not "upgraded".
+_MIN_SCRYPT_N, _MIN_SCRYPT_R, _MIN_DIGEST = 2**14, 8, 32
+_MIN_PBKDF2_ITERATIONS = 600_000
+_MIN_SALT = 16
 
 
 def _b64(data: bytes) -> str:
@@ -70,6 +75,60 @@ def verify_key(secret: str | bytes, hashed: str) -> bool:
             "hashed", hashed[:16] + "...", "not a hash made by haltgate.hash_key"
         ) from None
     return hmac.compare_digest(digest, expected)
+
+
+def check_key_hash(value: object, name: str) -> str:
+    """``value`` if it is a hash made by :func:`hash_key` (or PBKDF2-SHA256) at least as
+    strong as the defaults; else :class:`~haltgate.InvalidInputError` naming ``name``.
+
+    The error never shows the value: a pasted secret is described by its kind and length
+    only."""
+    if not isinstance(value, str):
+        raise InvalidTypeError(name, "<hidden>", "must be a hash made by haltgate.hash_key")
+    parts = value.split("$")
+    try:
+        if parts[0] == "scrypt" and len(parts) == 6:
+            n, r, p = int(parts[1]), int(parts[2]), int(parts[3])
+            salt, digest = _unb64(parts[4]), _unb64(parts[5])
+            weak = []
+            if n < _MIN_SCRYPT_N or n & (n - 1):
+                weak.append(f"N={n} (at least {_MIN_SCRYPT_N}, a power of 2)")
+            if r < _MIN_SCRYPT_R:
+                weak.append(f"r={r} (at least {_MIN_SCRYPT_R})")
+            if p < 1:
+                weak.append(f"p={p} (at least 1)")
+        elif parts[0] == "pbkdf2_sha256" and len(parts) == 4:
+            iterations = int(parts[1])
+            salt, digest = _unb64(parts[2]), _unb64(parts[3])
+            weak = []
+            if iterations < _MIN_PBKDF2_ITERATIONS:
+                weak.append(f"{iterations} iterations (at least {_MIN_PBKDF2_ITERATIONS:,})")
+        else:
+            raise ValueError
+    except (ValueError, IndexError):
+        raise InvalidInputError(
+            name,
+            f"<{_kind_of(value)}, {len(value)} characters>",
+            "not a hash made by haltgate.hash_key (never put a secret itself in the config)",
+        ) from None
+    if len(digest) < _MIN_DIGEST:
+        weak.append(f"a {len(digest)}-byte digest (at least {_MIN_DIGEST})")
+    if len(salt) < _MIN_SALT:
+        weak.append(f"a {len(salt)}-byte salt (at least {_MIN_SALT})")
+    if weak:
+        raise InvalidInputError(
+            name,
+            f"<{parts[0]} hash>",
+            "weaker than haltgate accepts: " + ", ".join(weak) + "; make one with "
+            "haltgate.hash_key(secret)",
+        )
+    return value
+
+
+def _kind_of(text: str) -> str:
+    if text.startswith(("scrypt$", "pbkdf2_sha256$")):
+        return "a damaged hash"
+    return "plain text"
 
 
 def new_token() -> str:

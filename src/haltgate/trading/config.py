@@ -14,6 +14,7 @@ from typing import Any
 
 from ..calendars import TradingCalendar, calendar_from_spec
 from ..errors import InvalidInputError, InvalidTypeError
+from ..keys import check_key_hash
 from ..values import to_count, to_decimal, to_positive, to_seconds
 
 __all__ = ["TradingBreakerConfig"]
@@ -22,7 +23,6 @@ _ZERO = Decimal(0)
 _HUNDRED = Decimal(100)
 # A constant, not -_HUNDRED: unary minus rounds in the caller's decimal context.
 _MINUS_HUNDRED = Decimal(-100)
-_HASH_PREFIXES = ("scrypt$", "pbkdf2_sha256$")
 
 
 def _loss_pct(value: Any, name: str) -> Decimal:
@@ -183,15 +183,8 @@ class TradingBreakerConfig:
         )
         put("auto_recovery", _flag(self.auto_recovery, "auto_recovery"))
         put("require_manual_reset", _flag(self.require_manual_reset, "require_manual_reset"))
-        key_hash = self.kill_switch_key_hash
-        if key_hash is not None and (
-            not isinstance(key_hash, str) or not key_hash.startswith(_HASH_PREFIXES)
-        ):
-            raise InvalidInputError(
-                "kill_switch_key_hash",
-                "<hidden>",
-                "must be a hash made by haltgate.hash_key(secret), never the secret itself",
-            )
+        if self.kill_switch_key_hash is not None:
+            check_key_hash(self.kill_switch_key_hash, "kill_switch_key_hash")
         put(
             "provider_timeout_seconds",
             to_seconds(self.provider_timeout_seconds, "provider_timeout_seconds"),
