@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -157,3 +157,94 @@ def test_ambiguous_roll_time_on_the_fall_back_day_is_its_first_occurrence(
 def test_ambiguous_roll_time_ignores_the_fold_of_the_given_time() -> None:
     cal = DailyRollCalendar(NY, time(1, 30, fold=1))
     assert cal.session_start(utc("2026-11-01T06:00")) == utc("2026-11-01T05:30")
+
+
+# --------------------------------------------------------------------------- every known date
+def _package_opens(start: str, end: str) -> list[datetime]:
+    """XNYS opens from exchange-calendars itself, over an explicit range (independent of
+    haltgate's loading)."""
+    import exchange_calendars as xcals
+
+    schedule = xcals.get_calendar("XNYS", start=start, end=end).schedule
+    return [ts.to_pydatetime().astimezone(UTC) for ts in schedule["open"]]
+
+
+# (a time, the open of its session): 1990, 2006 and 2026, holidays and early closes.
+KNOWN_SESSIONS = [
+    ("1990-01-02T14:30", "1990-01-02T14:30"),  # first session of 1990, 09:30 EST
+    ("1990-01-02T14:29", "1989-12-29T14:30"),  # before it: Friday's session (1 Jan closed)
+    ("1990-01-03T20:00", "1990-01-03T14:30"),
+    ("2006-07-05T13:29", "2006-07-03T13:30"),  # 4 July closed; 3 July (early close) goes on
+    ("2006-11-24T17:00", "2006-11-24T14:30"),  # day after Thanksgiving, early close
+    ("2006-11-30T15:00", "2006-11-30T14:30"),  # before the default start (20 years back)
+    ("2026-03-02T15:00", "2026-03-02T14:30"),
+    ("2026-12-24T20:00", "2026-12-24T14:30"),  # Christmas Eve, early close
+    ("2026-12-28T14:29", "2026-12-24T14:30"),  # through Christmas and the weekend
+]
+
+
+@pytest.mark.parametrize(("now", "start_utc"), KNOWN_SESSIONS)
+def test_exchange_calendar_answers_every_known_date(now: str, start_utc: str) -> None:
+    cal = ExchangeCalendar("XNYS")
+    start = cal.session_start(utc(now))
+    assert start == utc(start_utc)
+    assert start.tzinfo is UTC
+    # The package's own schedule, loaded around that date only, agrees.
+    day = utc(now)
+    opens = _package_opens(
+        (day - timedelta(days=20)).date().isoformat(), (day + timedelta(days=5)).date().isoformat()
+    )
+    assert start == max(o for o in opens if o <= day)
+
+
+@pytest.mark.parametrize(
+    "order",
+    [
+        pytest.param(["2026-03-02T15:00", "1990-01-02T15:00", "2007-11-01T15:00",
+                      "2008-10-14T15:00"], id="2026-1990-2007-2008"),
+        pytest.param(["1990-01-02T15:00", "2007-11-01T15:00", "2008-10-14T15:00",
+                      "2026-03-02T15:00"], id="1990-first"),
+    ],
+)  # fmt: skip
+def test_no_cached_lookup_answers_with_another_dates_session(order: list[str]) -> None:
+    expected = {
+        "1990-01-02T15:00": utc("1990-01-02T14:30"),
+        "2007-11-01T15:00": utc("2007-11-01T13:30"),  # EDT until 4 November in 2007
+        "2008-10-14T15:00": utc("2008-10-14T13:30"),
+        "2026-03-02T15:00": utc("2026-03-02T14:30"),
+    }
+    cal = ExchangeCalendar("XNYS")
+    for now in order + order[::-1]:
+        assert cal.session_start(utc(now)) == expected[now], now
+    # Every XNYS session of October 2008, asked in turn after all that, is its own.
+    for open_ in _package_opens("2008-10-01", "2008-10-31"):
+        assert cal.session_start(open_ + timedelta(hours=1)) == open_
+        assert cal.session_start(open_ - timedelta(microseconds=1)) < open_
+
+
+def test_exchange_calendar_refuses_a_time_the_package_cannot_know() -> None:
+    from haltgate import InvalidInputError
+
+    cal = ExchangeCalendar("XNYS")
+    before_pandas = datetime(1600, 1, 3, 15, 0, tzinfo=UTC)
+    with pytest.raises(InvalidInputError) as caught:
+        cal.session_start(before_pandas)
+    assert caught.value.parameter == "now"
+    assert caught.value.value == before_pandas
+    assert "XNYS" in str(caught.value)
+    with pytest.raises(InvalidInputError, match="now"):
+        cal.session_start(datetime(2300, 1, 3, tzinfo=UTC))
+    # Refusals change nothing: known dates still answer.
+    assert cal.session_start(utc("2026-03-02T15:00")) == utc("2026-03-02T14:30")
+
+
+def test_exchange_calendar_refuses_times_outside_an_exchanges_own_bounds() -> None:
+    from haltgate import InvalidInputError
+
+    cal = ExchangeCalendar("XSHG")  # exchange-calendars knows Shanghai from 1990-12-03
+    with pytest.raises(InvalidInputError, match="now"):
+        cal.session_start(utc("1990-11-30T02:00"))
+    with pytest.raises(InvalidInputError, match="first known session"):
+        cal.session_start(utc("1990-12-03T00:00"))  # that day, before its first open
+    first = cal.session_start(utc("1990-12-03T03:00"))
+    assert first.date().isoformat() == "1990-12-03"

@@ -137,11 +137,30 @@ def _offset_change(before: datetime, after: datetime, tz: ZoneInfo) -> datetime:
     return high
 
 
+# The session before (or after) a time can lie far away: exchanges have closed for days
+# (New York after 11 September 2001) and for months (wars). A lookup loads this much around
+# the time asked, and widens the load by doubling while no session bounds it.
+_EXCHANGE_PAD = timedelta(days=31)
+# pandas holds times as int64 nanoseconds (1677-09-21 .. 2262-04-11): a calendar without
+# bounds of its own is known inside these dates.
+_PANDAS_FIRST_DAY = datetime(1678, 1, 1, tzinfo=UTC)
+_PANDAS_LAST_DAY = datetime(2262, 4, 1, tzinfo=UTC)
+_ONE_DAY = timedelta(days=1)
+
+
 class ExchangeCalendar:
     """Sessions of a real exchange (needs the ``calendars`` extra: exchange-calendars).
 
     A session starts at the exchange's open; holidays and early closes are respected. Between
     a close and the next open, the last session continues (its baseline stays).
+
+    Every date exchange-calendars knows for the exchange is answered: the range of sessions
+    loaded starts as the package's default (about 20 years back, 1 year ahead) and grows to
+    cover each time asked, in either direction. A time outside what the package can know
+    (before the exchange's ``bound_min`` or its first session, after its ``bound_max``, or
+    outside the dates pandas can hold) is refused with :class:`~haltgate.InvalidInputError`
+    naming ``now``. Each answer is cached with the interval between the session's open and
+    the next one, so a cached answer is only ever given for a time inside its own session.
     """
 
     def __init__(self, code: str) -> None:
@@ -156,37 +175,87 @@ class ExchangeCalendar:
         if not isinstance(code, str) or not code.strip():
             raise InvalidInputError("code", code, "must be an exchange code such as 'XNYS'")
         try:
-            self._calendar = xcals.get_calendar(code.strip().upper())
+            calendar = xcals.get_calendar(code.strip().upper())
         except Exception as exc:
             raise InvalidInputError("code", code, f"unknown exchange calendar: {exc}") from None
         self.code = code.strip().upper()
+        self._xcals = xcals
+        bound_min = calendar.bound_min()
+        bound_max = calendar.bound_max()
+        self._first_day = (
+            _PANDAS_FIRST_DAY if bound_min is None else _utc_day(bound_min.to_pydatetime())
+        )
+        self._last_day = (
+            _PANDAS_LAST_DAY if bound_max is None else _utc_day(bound_max.to_pydatetime())
+        )
         self._lock = threading.Lock()
-        self._cached: tuple[datetime, datetime, datetime] | None = None  # (start, next, value)
+        self._load(calendar)
+        self._cached: tuple[datetime, datetime] | None = None  # (session open, next open)
+
+    def _load(self, calendar: Any) -> None:
+        """Take the sessions of ``calendar`` (an exchange_calendars calendar) as loaded."""
+        self._start = _utc_day(calendar.first_session.to_pydatetime())
+        self._end = _utc_day(calendar.last_session.to_pydatetime())
+        # int64 nanoseconds since the epoch, sorted: one binary search per lookup.
+        self._opens = calendar.opens.astype("int64").to_numpy()
+
+    def _widen(self, start: datetime, end: datetime) -> None:
+        start = max(start, self._first_day)
+        end = min(end, self._last_day)
+        self._load(
+            self._xcals.get_calendar(
+                self.code,
+                start=start.date().isoformat(),
+                end=end.date().isoformat(),
+            )
+        )
+
+    def _refuse(self, now: datetime, why: str) -> InvalidInputError:
+        known = f"{self._first_day.date().isoformat()} .. {self._last_day.date().isoformat()}"
+        return InvalidInputError("now", now, f"{why} ({known})")
 
     def session_start(self, now: datetime) -> datetime:
         """The open of the latest session that opened at or before ``now``."""
         cached = self._cached
         if cached is not None and cached[0] <= now < cached[1]:
-            return cached[2]
+            return cached[0]
+        import numpy as np
         import pandas as pd
 
+        moment = now.astimezone(UTC)
+        day = _utc_day(moment)
+        if day < self._first_day or day > self._last_day:
+            raise self._refuse(now, f"outside the dates exchange-calendars knows for {self.code}")
         with self._lock:
-            cal = self._calendar
-            minute = pd.Timestamp(now.astimezone(UTC)).floor("min")
-            first = cal.first_minute
-            if minute < first:
-                start = first.to_pydatetime()
+            # Compared after clamping to what is known: at a bound there is nothing to add.
+            start = max(min(self._start, day - _EXCHANGE_PAD), self._first_day)
+            end = min(max(self._end, day + _EXCHANGE_PAD), self._last_day)
+            if start < self._start or end > self._end:
+                self._widen(start, end)
+            target = pd.Timestamp(moment).value
+            pad = _EXCHANGE_PAD
+            while True:
+                opens = self._opens
+                index = int(np.searchsorted(opens, target, side="right")) - 1
+                if index < 0 and self._start > self._first_day:
+                    pad *= 2
+                    self._widen(day - pad, self._end)
+                    continue
+                if index + 1 >= len(opens) and self._end < self._last_day:
+                    pad *= 2
+                    self._widen(self._start, day + pad)
+                    continue
+                break
+            if index < 0:
+                raise self._refuse(now, f"before {self.code}'s first known session")
+            start = _from_nanos(int(opens[index]))
+            if index + 1 < len(opens):
+                following = _from_nanos(int(opens[index + 1]))
             else:
-                minute = min(minute, cal.last_minute)
-                start = cal.previous_open(minute + pd.Timedelta(minutes=1)).to_pydatetime()
-            try:
-                nxt = cal.next_open(minute).to_pydatetime()
-            except ValueError:
-                nxt = datetime.max.replace(tzinfo=UTC)
-            start = start.astimezone(UTC)
-            result: datetime = start
-            self._cached = (result, nxt.astimezone(UTC), result)
-            return result
+                # The last session the package knows: it lasts as far as the package knows.
+                following = self._last_day + _ONE_DAY
+            self._cached = (start, following)
+            return start
 
     def describe(self) -> str:
         """The config spelling of this calendar."""
@@ -194,6 +263,18 @@ class ExchangeCalendar:
 
     def __repr__(self) -> str:
         return f"ExchangeCalendar({self.code!r})"
+
+
+def _utc_day(moment: datetime) -> datetime:
+    """Midnight UTC of ``moment``'s UTC date (a naive ``moment`` is taken as UTC)."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return datetime(moment.year, moment.month, moment.day, tzinfo=UTC)
+
+
+def _from_nanos(nanos: int) -> datetime:
+    """The aware UTC datetime of whole-minute nanoseconds since the epoch."""
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=nanos // 1000)
 
 
 class SessionTracker:

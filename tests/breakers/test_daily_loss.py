@@ -290,3 +290,19 @@ def test_a_restart_from_a_store_that_missed_the_roll_clears_the_trip(clock: Manu
     assert snapshot is not None
     assert snapshot["state"] == "NORMAL"
     assert snapshot["data"]["session"] == "2025-03-04T00:00:00+00:00"
+
+
+def test_exchange_calendar_sessions_in_the_1990s(clock: ManualClock) -> None:
+    # Before exchange-calendars' default start, each day is still its own session: a loss
+    # is measured from that day's open, not from the first session the package loads.
+    clock.set(datetime(1990, 1, 2, 15, 0, tzinfo=UTC))
+    breaker = DailyLossCircuitBreaker(max_daily_loss=100, calendar="XNYS", clock=clock)
+    breaker.update(1000)
+    assert breaker.get_start_of_day_value() == 1000
+    clock.set(datetime(1990, 1, 3, 15, 0, tzinfo=UTC))  # Wednesday's session
+    breaker.update(950)
+    assert breaker.get_start_of_day_value() == 950
+    clock.set(datetime(1990, 1, 4, 15, 0, tzinfo=UTC))
+    breaker.update(880)  # 70 below Thursday's open value, 120 below Tuesday's
+    assert breaker.get_start_of_day_value() == 880
+    assert not breaker.is_tripped

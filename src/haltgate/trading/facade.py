@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -32,6 +33,7 @@ from .breakers import (
     FacadeBreakers,
     build_breakers,
 )
+from .callbacks import adapt_callback
 from .config import TradingBreakerConfig
 from .kill_switch import KillSwitch
 from .provider import ProviderCaller, ProviderError, cancelled_by_caller, check_provider
@@ -469,15 +471,21 @@ class TradingCircuitBreakers:
         return done
 
     # ------------------------------------------------------------------ callbacks
-    def register_trip_callback(self, callback: Listener) -> None:
-        """Call ``callback(event)`` (sync or async) when a breaker trips or is halted; a
-        failing callback is logged and isolated."""
-        self._trip_callbacks.add(callback)
+    def register_trip_callback(self, callback: Callable[..., Any]) -> None:
+        """Call ``callback`` (sync or async) when a breaker trips or is halted.
 
-    def register_warning_callback(self, callback: Listener) -> None:
-        """Call ``callback(event)`` (sync or async) on each warning: a threshold crossed
-        at a ``*_warning_pct`` level, and every refused kill-switch reset."""
-        self._warning_callbacks.add(callback)
+        It may take the :class:`~haltgate.BreakerEvent` (``cb(event)``) or the original
+        component's two arguments (``cb(breaker_name, reason)``); the signature is checked
+        now, and one that fits neither is refused with :class:`~haltgate.InvalidTypeError`
+        (see :func:`haltgate.trading.callbacks.adapt_callback`). A callback that fails when
+        called is logged (``listener_failed``) and isolated."""
+        self._trip_callbacks.add(adapt_callback(callback))
+
+    def register_warning_callback(self, callback: Callable[..., Any]) -> None:
+        """Call ``callback`` (sync or async) on each warning: a threshold crossed at a
+        ``*_warning_pct`` level, and every refused kill-switch reset. Same two forms, and the
+        same check at registration, as :meth:`register_trip_callback`."""
+        self._warning_callbacks.add(adapt_callback(callback))
 
     def add_listener(self, callback: Listener) -> None:
         """Receive every :class:`~haltgate.BreakerEvent` (trips, resets, warnings,
