@@ -218,7 +218,9 @@ def cmd_reset(ctx: Context) -> int:
         if before == "NORMAL":
             print(f"breaker {args.name!r} is already NORMAL; nothing to reset")
             return EXIT_OK
-        check_kill_switch_key(manager.store, args.name, args.key, args.operator, ctx.config)
+        check_kill_switch_key(
+            manager.store, args.name, _kill_switch_key(args.key), args.operator, ctx.config
+        )
         breaker.reset(operator=args.operator, reason=args.reason)
         _verify_durable(manager, args.name, "NORMAL")
         print(f"RESET {args.name!r} ({before} -> NORMAL) by {args.operator}")
@@ -230,6 +232,33 @@ def cmd_reset(ctx: Context) -> int:
         return EXIT_OK
     finally:
         manager.close()
+
+
+KEY_ENV = "HALTGATE_KILL_SWITCH_KEY"
+
+
+def _kill_switch_key(given: str | None) -> str | None:
+    """The kill-switch key: ``--key -`` reads it from stdin, otherwise the environment
+    variable HALTGATE_KILL_SWITCH_KEY, otherwise a prompt when stdin is a terminal.
+    ``--key VALUE`` still works but shows the key in ``ps`` and the shell history."""
+    if given == "-":
+        line = sys.stdin.readline()
+        return line.rstrip("\r\n") or None
+    if given is not None:
+        print(
+            f"warning: --key VALUE is visible to other users (ps) and in shell history; "
+            f"use --key - (stdin), {KEY_ENV} or the prompt",
+            file=sys.stderr,
+        )
+        return given
+    from_env = os.environ.get(KEY_ENV)
+    if from_env:
+        return from_env
+    if sys.stdin is not None and sys.stdin.isatty():
+        import getpass
+
+        return getpass.getpass("kill-switch key: ") or None
+    return None
 
 
 def _entry_line(entry: Any) -> str:
@@ -405,7 +434,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--operator", required=True)
     p.add_argument("--reason", help="why it is safe to trade again")
-    p.add_argument("--key", help="the key of a keyed kill switch")
+    p.add_argument(
+        "--key",
+        help="the key of a keyed kill switch: '-' reads it from stdin (else "
+        "HALTGATE_KILL_SWITCH_KEY, else a prompt on a terminal)",
+    )
     p.set_defaults(func=cmd_reset)
 
     p = sub.add_parser("audit", parents=[common], help="read and verify the audit log")

@@ -27,14 +27,15 @@ def _command() -> list[str]:
 def run_cli(tmp_path: Path) -> RunCli:
     """``run_cli(*args, module=False, stdin=None)``: the CLI's completed process."""
     src = str(Path(haltgate.__file__).resolve().parents[1])
-    env = dict(os.environ)
-    env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
-    env.pop("HALTGATE_CONFIG", None)
-    env.pop("HALTGATE_STORE", None)
 
     def run(
         *args: str, module: bool = False, stdin: str | None = None, cwd: Path | None = None
     ) -> subprocess.CompletedProcess[str]:
+        # Read at each call, so a test may set a variable (e.g. with monkeypatch) first.
+        env = dict(os.environ)
+        env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
+        env.pop("HALTGATE_CONFIG", None)
+        env.pop("HALTGATE_STORE", None)
         base = [sys.executable, "-m", "haltgate"] if module else _command()
         return subprocess.run(
             [*base, *args],

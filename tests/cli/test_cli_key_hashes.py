@@ -65,3 +65,38 @@ def test_a_pasted_secret_is_refused_without_echoing_it(tmp_path: Path, run_cli: 
     assert "plain text, 28 characters" in result.stderr
     for piece in ("correct", "horse", "staple", secret[:12]):
         assert piece not in result.stderr + result.stdout
+
+
+def _keyed_config(tmp_path: Path, secret: str) -> Path:
+    from haltgate import hash_key
+
+    config = tmp_path / "haltgate.toml"
+    config.write_text(
+        f'[store]\nurl = "sqlite:///{tmp_path / "hg.db"}"\n[[breakers]]\ntype = "manual"\n'
+        f'[kill_switch]\nkey_hash = "{hash_key(secret)}"\n'
+    )
+    return config
+
+
+def test_the_key_comes_from_stdin_or_the_environment_not_only_argv(
+    tmp_path: Path, run_cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "stdin-key-made-by-this-test"
+    config = _keyed_config(tmp_path, secret)
+    halt = ("--config", str(config), "halt", "--reason", "drill", "--operator", "ops")
+    reset = ("--config", str(config), "reset", "manual", "--operator", "ops")
+    assert run_cli(*halt).returncode == 0
+    from_stdin = run_cli(*reset, "--key", "-", stdin=secret + "\n")
+    assert from_stdin.returncode == 0, from_stdin.stderr
+    assert "RESET 'manual'" in from_stdin.stdout
+    assert run_cli(*halt).returncode == 0
+    monkeypatch.setenv("HALTGATE_KILL_SWITCH_KEY", secret)
+    from_env = run_cli(*reset)
+    assert from_env.returncode == 0, from_env.stderr
+    monkeypatch.setenv("HALTGATE_KILL_SWITCH_KEY", "wrong")
+    assert run_cli(*halt).returncode == 0
+    assert run_cli(*reset).returncode == 1
+    # --key VALUE still works, with a warning that argv is visible.
+    monkeypatch.delenv("HALTGATE_KILL_SWITCH_KEY")
+    in_argv = run_cli(*reset, "--key", secret)
+    assert in_argv.returncode == 0 and "visible" in in_argv.stderr
