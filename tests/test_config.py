@@ -169,7 +169,8 @@ def test_kill_switch_hash_reaches_the_store(tmp_path: Path) -> None:
     config = parse_config({"kill_switch": {"key_hash": key_hash}, "store": {"url": "memory://"}})
     store = MemoryStore()
     config.build_manager(store=store)
-    assert store.get_value("kill_switch") == {"key_hash": key_hash, "breakers": ["manual"]}
+    # Stored per keyed breaker (SPEC §6: the store is the authority).
+    assert store.get_value("kill_switch") == {"keys": {"manual": key_hash}}
 
 
 def test_starter_config_is_accepted(tmp_path: Path) -> None:

@@ -26,7 +26,17 @@ from .errors import AuthorizationError, InvalidInputError, StoreUnavailableError
 from .keys import verify_key
 from .store.base import Store, ValueAudit
 
-__all__ = ["LOCKOUT_SECONDS", "MAX_FAILED_ATTEMPTS", "GuardStatus", "KeyGuard", "KeyRefusedError"]
+__all__ = [
+    "AUTHORITY_KEY",
+    "LOCKOUT_SECONDS",
+    "MAX_FAILED_ATTEMPTS",
+    "GuardStatus",
+    "KeyGuard",
+    "KeyRefusedError",
+    "claim_keys",
+    "rotate_key",
+    "stored_keys",
+]
 
 logger = logging.getLogger("haltgate.authority")
 
@@ -240,3 +250,80 @@ class KeyGuard:
         except StoreUnavailableError:
             logger.critical("kill_switch_audit_failed", extra={"outcome": outcome})
         return payload
+
+
+# ---------------------------------------------------------------------- authority in the store
+AUTHORITY_KEY = "kill_switch"
+"""Where the store keeps which breakers are keyed, and their key hashes."""
+
+
+def _keys_of(value: Any) -> dict[str, str]:
+    """``{breaker: key_hash}`` of a stored authority record (also the older
+    ``{"key_hash", "breakers"}`` form)."""
+    if not isinstance(value, dict):
+        return {}
+    keys = value.get("keys")
+    if isinstance(keys, dict):
+        return {str(k): v for k, v in keys.items() if isinstance(v, str)}
+    legacy = value.get("key_hash")
+    if isinstance(legacy, str) and legacy:
+        return {str(name): legacy for name in (value.get("breakers") or ["manual"])}
+    return {}
+
+
+def stored_keys(store: Store) -> dict[str, str]:
+    """The keyed breakers and their key hashes, as the store holds them (the authority)."""
+    return _keys_of(store.get_value(AUTHORITY_KEY))
+
+
+def claim_keys(store: Store, wanted: dict[str, str], *, source: str) -> dict[str, str]:
+    """Key the breakers of ``wanted`` that the store does not key yet, atomically and
+    audited (``kill_switch_configured``); returns the store's keys afterwards.
+
+    A breaker the store already keys keeps its stored hash: a config or a facade never
+    replaces or weakens it (a different hash is logged, ``kill_switch_key_kept``, and
+    ignored); changing it takes the current key (:func:`rotate_key`). A breaker the store
+    keys stays keyed even when the config no longer lists it."""
+    kept: list[str] = []
+
+    def claim(old: Any) -> tuple[Any, ValueAudit | None]:
+        keys = _keys_of(old)
+        added = {name: h for name, h in wanted.items() if name not in keys}
+        kept.extend(name for name, h in wanted.items() if name in keys and keys[name] != h)
+        if not added:
+            return old, None
+        keys.update(added)
+        payload = {"breakers": sorted(added), "source": source}
+        return {"keys": keys}, ("kill_switch_configured", None, None, payload)
+
+    result = _keys_of(store.update_value(AUTHORITY_KEY, claim))
+    for name in kept:
+        logger.warning("kill_switch_key_kept", extra={"breaker": name, "source": source})
+    return result
+
+
+def rotate_key(
+    store: Store,
+    breaker: str,
+    current_key: Any,
+    new_hash: str,
+    operator: str | None,
+    *,
+    clock: Clock | None = None,
+) -> None:
+    """Replace the key hash of ``breaker`` with ``new_hash``: needs the current key (checked
+    by the guard, with its lock-out); audited as ``kill_switch_key_rotated``."""
+    from .keys import check_key_hash
+
+    new_hash = check_key_hash(new_hash, "new_key_hash")
+    current = stored_keys(store).get(breaker)
+    if current is None:
+        raise AuthorizationError(f"{breaker!r} is not a keyed kill switch in this store")
+    KeyGuard(store, breaker, clock=clock).check(current_key, current, operator)
+
+    def rotate(old: Any) -> tuple[Any, ValueAudit | None]:
+        keys = _keys_of(old)
+        keys[breaker] = new_hash
+        return {"keys": keys}, ("kill_switch_key_rotated", breaker, operator, {})
+
+    store.update_value(AUTHORITY_KEY, rotate)

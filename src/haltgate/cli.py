@@ -393,6 +393,21 @@ def cmd_hash_key(ctx: Context) -> int:
     return EXIT_OK
 
 
+def cmd_key(ctx: Context) -> int:
+    """``key rotate NAME``: replace a keyed breaker's stored key hash (needs the current
+    key; audited)."""
+    from .authority import rotate_key
+
+    args = ctx.args
+    store = ctx.open_store(must_exist=True)
+    try:
+        rotate_key(store, args.name, _kill_switch_key(args.key), args.new_key_hash, args.operator)
+    finally:
+        store.close()
+    print(f"ROTATED the key of {args.name!r} by {args.operator}")
+    return EXIT_OK
+
+
 # --------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``haltgate``."""
@@ -482,6 +497,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--new", action="store_true", help="generate a new random secret")
     p.set_defaults(func=cmd_hash_key)
+
+    p = sub.add_parser("key", parents=[common], help="manage a keyed kill switch's key")
+    key = p.add_subparsers(dest="key_action", metavar="ACTION", required=True)
+    k = key.add_parser("rotate", help="replace the stored key hash (needs the current key)")
+    k.add_argument("name", help="the keyed breaker")
+    k.add_argument("--new-key-hash", required=True, help="made by: haltgate hash-key")
+    k.add_argument("--operator", required=True)
+    k.add_argument(
+        "--key", help="the current key: '-' reads it from stdin (else the env or a prompt)"
+    )
+    p.set_defaults(func=cmd_key)
     return parser
 
 

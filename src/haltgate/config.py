@@ -257,7 +257,8 @@ class HaltgateConfig:
 def record_config_load(
     store: Store, config: HaltgateConfig, *, only_if_changed: bool = False
 ) -> None:
-    """Audit a config load and publish the kill-switch key hash to the store.
+    """Audit a config load and key the config's kill-switch breakers in the store (a
+    breaker the store already keys keeps its stored hash: see authority.claim_keys).
 
     With ``only_if_changed`` (read-only commands) nothing is written when the file is the
     same as the last one audited in this store."""
@@ -275,19 +276,13 @@ def record_config_load(
         },
     )
     if config.kill_switch.key_hash is not None:
-        current = store.get_value("kill_switch")
-        wanted = config.kill_switch.to_store_value()
-        if current != wanted:
-            store.set_value(
-                "kill_switch",
-                wanted,
-                audit=(
-                    "kill_switch_configured",
-                    None,
-                    None,
-                    {"breakers": wanted["breakers"], "source": config.source},
-                ),
-            )
+        from .authority import claim_keys
+
+        claim_keys(
+            store,
+            {name: config.kill_switch.key_hash for name in config.kill_switch.breakers},
+            source=config.source or "config",
+        )
 
 
 # --------------------------------------------------------------------------- parsing

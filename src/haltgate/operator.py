@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from .authority import LOCKOUT_SECONDS, MAX_FAILED_ATTEMPTS, KeyGuard
+from .authority import LOCKOUT_SECONDS, MAX_FAILED_ATTEMPTS, KeyGuard, stored_keys
 from .breakers import BaseCircuitBreaker, CircuitBreakerType
 from .breakers.contract import BreakerContract
 from .clock import Clock
@@ -146,17 +146,15 @@ def trading_allowed(manager: CircuitBreakerManager) -> bool:
     return not manager.get_blocking_reasons()
 
 
-def kill_switch_settings(
-    store: Store, config: HaltgateConfig | None = None
-) -> tuple[str | None, tuple[str, ...]]:
-    """``(key_hash, breaker names)`` of the keyed kill switch; the config wins over what
-    an earlier config load left in the store."""
+def kill_switch_settings(store: Store, config: HaltgateConfig | None = None) -> dict[str, str]:
+    """``{breaker: key_hash}`` of every keyed breaker. The store is the authority: a
+    breaker it keys is checked against its stored hash whatever the config says; the
+    config only adds breakers the store does not key yet (a config load writes them)."""
+    keys = stored_keys(store)
     if config is not None and config.kill_switch.key_hash is not None:
-        return config.kill_switch.key_hash, config.kill_switch.breakers
-    stored = store.get_value("kill_switch")
-    if isinstance(stored, Mapping) and stored.get("key_hash"):
-        return str(stored["key_hash"]), tuple(stored.get("breakers") or ("manual",))
-    return None, ()
+        for name in config.kill_switch.breakers:
+            keys.setdefault(name, config.kill_switch.key_hash)
+    return keys
 
 
 def check_kill_switch_key(
@@ -170,7 +168,7 @@ def check_kill_switch_key(
 
     Breakers outside the keyed kill switch need no key. A keyed one goes through the one
     :class:`~haltgate.authority.KeyGuard` (atomic reservation, lock-out, audit)."""
-    key_hash, keyed = kill_switch_settings(store, config)
-    if key_hash is None or name not in keyed:
+    key_hash = kill_switch_settings(store, config).get(name)
+    if key_hash is None:
         return
     KeyGuard(store, name).check(key, key_hash, operator)

@@ -114,7 +114,7 @@ class AdminService:
         self.refresh()
         rows = status_rows(self.manager)
         blocking = self.manager.get_blocking_reasons()
-        _, keyed = kill_switch_settings(self.store, self.config)
+        keyed = kill_switch_settings(self.store, self.config)
         return {
             "trading_allowed": not blocking,
             "blocking": blocking,

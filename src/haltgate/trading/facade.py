@@ -17,6 +17,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from ..authority import claim_keys
 from ..breakers.base import BaseCircuitBreaker
 from ..breakers.state import CircuitBreakerState
 from ..breakers.threshold import CrossingWarning
@@ -87,6 +88,14 @@ class TradingCircuitBreakers:
         )
         self._clock = self._manager.clock
         self._store = the_store
+        if config.kill_switch_key_hash is not None:
+            # The key's authority lives in the store (SPEC §5/§6): the CLI and the admin API
+            # then need the key too; a hash the store already holds is kept.
+            claim_keys(
+                the_store,
+                {MAX_DRAWDOWN: config.kill_switch_key_hash},
+                source="TradingBreakerConfig",
+            )
         self._kill_switch = KillSwitch(
             self._breakers.max_drawdown,
             key_hash=config.kill_switch_key_hash,

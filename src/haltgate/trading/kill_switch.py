@@ -18,6 +18,7 @@ from ..authority import (
     GuardStatus,
     KeyGuard,
     KeyRefusedError,
+    stored_keys,
 )
 from ..breakers.threshold import ThresholdCircuitBreaker
 from ..clock import Clock
@@ -107,7 +108,9 @@ class KillSwitch:
         if operator is not None:
             operator = to_text(operator, "operator")
         try:
-            record = self._guard.check(auth_key, self._key_hash, operator)
+            # The store's hash is the authority (a rotation elsewhere applies at once).
+            key_hash = stored_keys(self._guard.store).get(self.breaker.name, self._key_hash)
+            record = self._guard.check(auth_key, key_hash, operator)
         except KeyRefusedError as refused:
             self._announce(
                 f"Kill switch reset refused: {refused}",
