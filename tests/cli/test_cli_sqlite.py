@@ -206,3 +206,22 @@ def test_status_never_writes_to_the_store(tmp_path: Path, run_cli: RunCli) -> No
         result = run_cli("--store", f"sqlite:///{db}", *args)
         assert result.returncode == 0, result.stderr
     assert _dump(db) == before
+
+
+def test_status_on_a_damaged_file_is_one_line_and_exit_1(tmp_path: Path, run_cli: RunCli) -> None:
+    db = tmp_path / "hg.db"
+    url = f"sqlite:///{db}"
+    assert run_cli("--store", url, "halt", "--reason", "drill", "--operator", "o").returncode == 0
+    conn = sqlite3.connect(db)
+    (page_size,) = conn.execute("PRAGMA page_size").fetchone()
+    conn.close()
+    size = db.stat().st_size
+    with open(db, "r+b") as f:  # every table's pages zeroed, the schema page kept
+        f.seek(page_size)
+        f.write(b"\0" * (size - page_size))
+    status = run_cli("--store", url, "status")
+    assert status.returncode == 1
+    assert status.stdout == ""
+    lines = status.stderr.splitlines()
+    assert len(lines) == 1 and "Traceback" not in status.stderr, status.stderr
+    assert url in lines[0] and "damaged" in lines[0]

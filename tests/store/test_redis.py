@@ -356,6 +356,46 @@ def test_hung_redis_no_call_waits_longer_than_store_timeout(
         manager.close()
 
 
+def test_a_process_that_only_calls_can_trade_notices_a_hung_redis_within_300_ms(
+    redis_server: RedisServer, redis_url: str
+) -> None:
+    import os
+    import signal
+    import statistics
+
+    manager = CircuitBreakerManager(
+        breakers=[ManualCircuitBreaker()], store=RedisStore(redis_url, store_timeout=0.25)
+    )
+    assert redis_server.proc is not None
+    pid = redis_server.proc.pid
+    detected: list[float] = []
+    try:
+        for _ in range(5):
+            # Healthy first: the trading loop is allowed throughout (no false alarm).
+            started = time.monotonic()
+            while time.monotonic() - started < 0.3:
+                assert manager.can_trade()
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                stopped = time.monotonic()
+                while manager.can_trade():
+                    if time.monotonic() - stopped > 5:
+                        raise AssertionError("a hung redis was never noticed")
+                detected.append(time.monotonic() - stopped)
+                assert "unavailable" in manager.get_blocking_reasons()[0]
+            finally:
+                os.kill(pid, signal.SIGCONT)
+            wait_for(manager.can_trade, timeout=5)
+        print("hung redis noticed after (ms): " + ", ".join(f"{d * 1000:.0f}" for d in detected))
+        # SPEC §6 bound; the median of five trials, so one trial delayed by the host's load
+        # does not decide.
+        assert statistics.median(detected) <= 0.3
+        assert sum(d <= 0.3 for d in detected) >= 4
+    finally:
+        os.kill(pid, signal.SIGCONT)
+        manager.close()
+
+
 def test_kill_switch_works_during_an_outage_without_a_manual_breaker(
     redis_server: RedisServer, redis_url: str
 ) -> None:

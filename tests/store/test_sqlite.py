@@ -241,3 +241,96 @@ def test_values_survive_reopen_with_audit(db: Path) -> None:
         assert [e.event for e in reopened.iter_audit()] == ["kill_switch_reset_refused"]
     finally:
         reopened.close()
+
+
+def zero_pages_after_the_first(path: Path) -> None:
+    """Overwrite every page but the first (the schema) with zeros, as a failing disk or a
+    stray write would: the tables' pages are gone, the file still opens. Nothing goes
+    through SQLite, so no open connection is told."""
+    # The pages are in the main file, not only in the WAL (the last close checkpointed).
+    wal = path.with_name(path.name + "-wal")
+    assert not wal.exists() or wal.stat().st_size == 0
+    with open(path, "rb") as f:
+        page_size = int.from_bytes(f.read(18)[16:18], "big")  # the file header's field
+    page_size = 65536 if page_size == 1 else page_size
+    size = path.stat().st_size
+    assert size > page_size
+    with open(path, "r+b") as f:
+        f.seek(page_size)
+        f.write(b"\0" * (size - page_size))
+
+
+def store_with_a_trip_and_a_reset(db: Path) -> None:
+    manager = CircuitBreakerManager(breakers=[ManualCircuitBreaker()], store=SQLiteStore(db))
+    manager.halt_all("drill", "ops")
+    manager.reset("manual", operator="ops")
+    manager.close()
+
+
+def test_a_file_with_zeroed_pages_is_refused_at_open_naming_the_file(db: Path) -> None:
+    store_with_a_trip_and_a_reset(db)
+    zero_pages_after_the_first(db)
+    with pytest.raises(StoreUnavailableError) as raised:
+        SQLiteStore(db)
+    message = str(raised.value)
+    assert f"sqlite:///{db}" in message and "damaged" in message, message
+
+
+def test_a_file_damaged_under_a_running_process_fails_it_closed_and_stays_closed(
+    tmp_path: Path,
+) -> None:
+    import statistics
+
+    taken: list[float] = []
+    for trial in range(3):
+        db = tmp_path / f"trial{trial}.db"
+        store_with_a_trip_and_a_reset(db)
+        store = SQLiteStore(db)
+        manager = CircuitBreakerManager(breakers=[ManualCircuitBreaker()], store=store)
+        try:
+            assert manager.can_trade()
+            # The poller has read the tables: their pages sit in its connection's cache.
+            deadline = time.monotonic() + 5
+            while store._data_version is None:
+                assert time.monotonic() < deadline, "the poller never ran"
+                time.sleep(0.005)
+            zero_pages_after_the_first(db)
+            started = time.monotonic()
+            while manager.can_trade():
+                assert time.monotonic() - started < 5, "damage never noticed"
+            taken.append(time.monotonic() - started)
+            reasons = manager.get_blocking_reasons()
+            assert f"sqlite:///{db}" in reasons[0] and "fail-closed" in reasons[0], reasons
+            # Sticky: the damage is still there, so trading stays refused.
+            until = time.monotonic() + 0.3
+            while time.monotonic() < until:
+                assert manager.can_trade() is False
+        finally:
+            manager.close()
+    print("damage noticed after (ms): " + ", ".join(f"{t * 1000:.0f}" for t in taken))
+    # Within the 250 ms in which SQLite changes reach every process (SPEC §6).
+    assert statistics.median(taken) < 0.25
+
+
+def test_a_read_only_file_is_refused_at_open_naming_the_file(db: Path) -> None:
+    import os
+    import subprocess
+
+    SQLiteStore(db).close()
+    if os.geteuid() == 0:
+        # Root ignores file modes; an immutable file is read-only even for root.
+        made = subprocess.run(["chattr", "+i", str(db)], capture_output=True, check=False)
+        if made.returncode != 0:
+            pytest.skip(f"cannot make a file read-only as root here: {made.stderr!r}")
+    else:
+        db.chmod(0o444)
+    try:
+        with pytest.raises(StoreUnavailableError) as raised:
+            SQLiteStore(db)
+        message = str(raised.value)
+        assert f"sqlite:///{db}" in message and "cannot be written" in message, message
+    finally:
+        if os.geteuid() == 0:
+            subprocess.run(["chattr", "-i", str(db)], check=True)
+        else:
+            db.chmod(0o600)

@@ -56,6 +56,9 @@ _UNLOCK_SCRIPT = (
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 )
 
+# Seconds between two PINGs on the subscribed connection (the hung-server watch).
+_PING_EVERY = 0.025
+
 # KEYS: breaker hash, change counter, audit list, audit head, small-value key
 # ARGV: expected head "seq:hash", name, state JSON ("" = no snapshot), data JSON, origin,
 #       channel, small value JSON ("" = none), then the audit entries as JSON.
@@ -193,7 +196,13 @@ class RedisStore(BackgroundStore):
         self._audit_head = f"0:{GENESIS_HASH}"
         self._pubsub: Any = None
         self._last_ping = 0.0
-        self._last_pong = 0.0
+        # When the oldest PING still without a reply was sent (None: none outstanding).
+        self._waiting_since: float | None = None
+        # A PING unanswered for as long as a call's socket timeout means a call would have
+        # failed: the store is down. Capped so a process that only calls can_trade()
+        # notices a hung server within 0.3 s (SPEC §6): at most _PING_EVERY until the
+        # first unanswered PING, this allowance, one tick.
+        self._pong_allowance = min(max(self.store_timeout * 0.8, 0.1), 0.2)
         self._windows: dict[str, RedisRateWindow] = {}
         try:
             self._client.ping()
@@ -417,24 +426,30 @@ class RedisStore(BackgroundStore):
             return
         try:
             now = time.monotonic()
-            if now - self._last_ping >= 0.1:
+            if now - self._last_ping >= _PING_EVERY:
                 self._pubsub.ping()
                 self._last_ping = now
+                if self._waiting_since is None:
+                    self._waiting_since = now
             message = self._pubsub.get_message(timeout=self.tick_seconds)
             while message is not None:
                 self._on_message(message)
                 message = self._pubsub.get_message(timeout=0)
-            # Generous: a busy trading thread can delay this one; calls are bounded by
-            # their own socket timeout anyway.
-            if time.monotonic() - self._last_pong > 2 * max(self.store_timeout, 0.1) + 0.2:
-                raise TimeoutError("no reply to PING from redis")
+            # Counted from the oldest unanswered PING, not from the last reply: if this
+            # thread was starved (a busy trading thread, a loaded host) no PING was sent
+            # meanwhile, so only a silent server can run this out.
+            waiting = self._waiting_since
+            if waiting is not None and time.monotonic() - waiting > self._pong_allowance:
+                raise TimeoutError(
+                    f"no reply to PING from redis within {self._pong_allowance * 1000:.0f} ms"
+                )
         except self._redis_errors as exc:
             self._drop_pubsub()
             self._mark_down(f"{type(exc).__name__}: {exc}")
 
     def _on_message(self, message: Mapping[str, Any]) -> None:
         # Any reply on the subscribed connection shows the server is alive.
-        self._last_pong = time.monotonic()
+        self._waiting_since = None
         if message.get("type") == "message":
             change = json.loads(message["data"])
             if change.get("origin") != self._origin:
@@ -461,7 +476,8 @@ class RedisStore(BackgroundStore):
             self._stopping.wait(0.05)
             return
         self._pubsub = pubsub
-        self._last_pong = self._last_ping = time.monotonic()
+        self._last_ping = time.monotonic()
+        self._waiting_since = None
         self._mark_up()
 
     def _drop_pubsub(self) -> None:

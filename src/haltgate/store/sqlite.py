@@ -7,6 +7,10 @@
   ``PRAGMA data_version`` (no disk read while nothing changed) and applies changed rows
   with ``adopt_remote`` (the one adoption rule, breakers/adoption.py) — well within 250 ms.
 * Every wait on the database (busy lock) is bounded by ``store_timeout``.
+* A damaged or read-only file is refused at open (:class:`StoreUnavailableError` naming
+  the file), and a file damaged under a running process fails it closed: the poller
+  re-checks the tables on a fresh connection whenever the file itself changes (its page
+  cache would go on serving the old pages).
 """
 
 from __future__ import annotations
@@ -97,11 +101,24 @@ class SQLiteStore(BackgroundStore):
         self._writer = self._connect()
         self._reader_lock = threading.Lock()
         self._reader = self._connect()
-        with self._write_lock:
-            self._init_schema()
         self._poll_conn: sqlite3.Connection | None = None
         self._data_version: int | None = None
-        self._seen_seq = self._max_seq()
+        # The main file's (inode, size, mtime) when the tables were last checked, and what
+        # that check found (kept until the file changes again).
+        self._file_signature: tuple[int, int, int] | None = None
+        self._damage: str | None = None
+        try:
+            with self._write_lock:
+                self._init_schema()
+                self._check_writable()
+            self._file_signature = self._signature()
+            damage = self._damage_found(self._reader)
+            if damage is not None:
+                raise StoreUnavailableError(f"{self.describe()} is damaged: {damage}")
+            self._seen_seq = self._max_seq()
+        except BaseException:
+            self._close_connections()
+            raise
         self._start()
 
     @classmethod
@@ -161,17 +178,90 @@ class SQLiteStore(BackgroundStore):
         except sqlite3.Error as exc:
             raise StoreUnavailableError(f"cannot prepare {self.describe()}: {exc}") from exc
 
-    def _max_seq(self) -> int:
-        with self._reader_lock:
-            row = self._reader.execute("SELECT MAX(change_seq) FROM breakers").fetchone()
-        return int(row[0] or 0)
+    def _check_writable(self) -> None:
+        """Refuse a file this process can only read (found now, not at the first trip)."""
+        conn = self._writer
+        try:
+            # No wait: another process holding the write lock shows the file is writable.
+            conn.execute("PRAGMA busy_timeout = 0")
+            conn.execute("BEGIN IMMEDIATE")
+            # In WAL mode BEGIN IMMEDIATE succeeds on a read-only file (its locks live in
+            # the -shm file): only writing a page tells. Rolled back, so nothing is written.
+            (version,) = conn.execute("PRAGMA user_version").fetchone()
+            conn.execute(f"PRAGMA user_version = {int(version)}")
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
+                raise StoreUnavailableError(
+                    f"{self.describe()} cannot be written by this process: {exc}"
+                ) from exc
+        finally:
+            with contextlib.suppress(sqlite3.Error):
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                conn.execute(f"PRAGMA busy_timeout = {int(self.store_timeout * 1000)}")
 
-    def close(self) -> None:
-        super().close()
+    @staticmethod
+    def _damage_found(conn: sqlite3.Connection) -> str | None:
+        """What is wrong with the tables trading depends on, or None. Cheap: the small
+        tables whole (with their indexes) and the audit log's tail, never the whole log.
+        A failure that is not damage (a lock, an I/O error) is raised."""
+        try:
+            for table in ("breakers", "kv", "counters"):
+                rows = conn.execute(f"PRAGMA quick_check({table})").fetchall()
+                if rows != [("ok",)]:
+                    return f"table {table}: {rows[0][0] if rows else 'no answer'}"
+            conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchall()
+        except sqlite3.OperationalError:
+            raise
+        except sqlite3.DatabaseError as exc:
+            return str(exc)
+        return None
+
+    def _signature(self) -> tuple[int, int, int]:
+        st = os.stat(self.path)
+        return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def _watch_file(self) -> str | None:
+        """The damage found in the main file, re-checked on a fresh connection only when
+        the file changed (a checkpoint, or someone writing it): an open connection's page
+        cache is only invalidated by SQLite's own commits and would hide the damage."""
+        try:
+            signature = self._signature()
+        except OSError as exc:
+            return f"cannot stat the database file: {exc}"
+        if signature == self._file_signature:
+            return self._damage
+        conn: sqlite3.Connection | None = None
+        try:
+            conn = self._connect()
+            damage = self._damage_found(conn)
+        except (sqlite3.Error, StoreUnavailableError) as exc:
+            # Not damage (a lock, a failed open): check again at the next tick.
+            self._file_signature = None
+            return f"cannot check the database file: {exc}"
+        finally:
+            if conn is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()
+        self._file_signature = signature
+        if damage is not None and self._damage is None:
+            logger.error("store_file_damaged", extra={"store": self.describe(), "damage": damage})
+        self._damage = damage
+        return None if damage is None else f"file damaged: {damage}"
+
+    def _max_seq(self) -> int:
+        row = self._read("SELECT MAX(change_seq) FROM breakers", ())
+        return int(row[0][0] or 0)
+
+    def _close_connections(self) -> None:
         for conn in (self._writer, self._reader, self._poll_conn):
             if conn is not None:
                 with contextlib.suppress(sqlite3.Error):
                     conn.close()
+
+    def close(self) -> None:
+        super().close()
+        self._close_connections()
 
     # ------------------------------------------------------------------ reads
     def load_snapshot(self, name: str) -> dict[str, Any] | None:
@@ -351,6 +441,9 @@ class SQLiteStore(BackgroundStore):
         self._wake.wait(self.tick_seconds)
         self._wake.clear()
         try:
+            problem = self._watch_file()
+            if problem is not None:
+                raise StoreUnavailableError(problem)
             conn = self._poll_conn
             if conn is None:
                 conn = self._poll_conn = self._connect()
@@ -367,7 +460,10 @@ class SQLiteStore(BackgroundStore):
                     if origin != self._origin:
                         self._apply_remote(name, int(seq), json.loads(state))
         except (sqlite3.Error, StoreUnavailableError) as exc:
-            self._poll_conn = None
+            conn, self._poll_conn = self._poll_conn, None
+            if conn is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()
             self._mark_down(str(exc))
             # Back up: look at every row again (changes may have been missed).
             self._seen_seq = 0
