@@ -31,8 +31,9 @@ from .breakers import (
 )
 from .calendars import TradingCalendar, calendar_from_spec
 from .clock import Clock
-from .errors import ConfigError, HaltgateError, InvalidInputError
+from .errors import ConfigError, HaltgateError, InvalidInputError, StoreUnavailableError
 from .manager import CircuitBreakerManager
+from .redact import redact_url
 from .store import Store, open_store
 
 __all__ = [
@@ -223,10 +224,12 @@ class HaltgateConfig:
         """The configured store."""
         try:
             return open_store(self.store_url, **self.store_options)
-        except ConfigError:
+        except (ConfigError, StoreUnavailableError):
+            # An unreachable store is not a mistake in the file: it keeps its own type (and
+            # the CLI's exit code 1), never becomes a config error.
             raise
         except (HaltgateError, TypeError, ValueError, OSError) as exc:
-            raise _bad("store.url", self.store_url, _problem(exc)) from None
+            raise _bad("store.url", redact_url(self.store_url), redact_url(_problem(exc))) from None
 
     def build_manager(
         self,
@@ -302,7 +305,9 @@ def _parse_store(raw: Any) -> tuple[str, dict[str, Any]]:
     url = _string(table.get("url", _DEFAULT_STORE_URL), "store.url")
     if not url.startswith(("memory", "sqlite://", "redis://", "rediss://", "unix://")):
         raise _bad(
-            "store.url", url, "unsupported store URL (use sqlite:///FILE or redis://HOST:PORT/DB)"
+            "store.url",
+            redact_url(url),
+            "unsupported store URL (use sqlite:///FILE or redis://HOST:PORT/DB)",
         )
     return url, options
 

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import AuthorizationError, InvalidInputError, StoreUnavailableError
 from ..operator import StoredBreaker, check_kill_switch_key, kill_switch_settings, status_rows
+from ..redact import redact_url
 from .page import CONTENT_SECURITY_POLICY, STATUS_PAGE
 
 if TYPE_CHECKING:
@@ -320,7 +321,9 @@ def create_app(service: AdminService) -> Starlette:
         except InvalidInputError as exc:
             return _error(_HttpError(400, str(exc)))
         except StoreUnavailableError as exc:
-            return _error(_HttpError(503, f"store unavailable, nothing changed: {exc}"))
+            return _error(
+                _HttpError(503, f"store unavailable, nothing changed: {redact_url(str(exc))}")
+            )
 
     async def halt(request: Request) -> Response:
         return await _mutate(request, "halt")
