@@ -458,10 +458,28 @@ def _error(message: str) -> None:
     print(redact_url(message), file=sys.stderr)
 
 
+def _decoded(argv: Sequence[str]) -> list[str]:
+    """Arguments as text that encodes as UTF-8: bytes that were not UTF-8 (Python keeps
+    them as lone surrogates) become U+FFFD, so a halt typed in a non-UTF-8 terminal still
+    halts (SPEC §2) instead of being refused as undecodable text."""
+    result = []
+    for arg in argv:
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            try:
+                raw = os.fsencode(arg)
+            except UnicodeEncodeError:  # a surrogate that no byte became (not from argv)
+                raw = arg.encode("utf-8", "replace")
+            arg = raw.decode("utf-8", "replace")
+        result.append(arg)
+    return result
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (the console script exits with it)."""
     parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
+    args, extra = parser.parse_known_args(_decoded(sys.argv[1:] if argv is None else argv))
     if args.command == "demo":
         args.demo_args = extra  # the demo parses its own options (--db, --seed, --help)
     elif extra:

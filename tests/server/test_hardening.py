@@ -195,3 +195,40 @@ def test_100000_brackets_are_refused_never_500(store: MemoryStore) -> None:
     )
     r = client.post("/api/halt", content=b"[" * 100_000, headers=_auth())
     assert r.status_code == 413
+
+
+@pytest.mark.parametrize(
+    ("body", "parameter"),
+    [
+        (b'{"reason": "outage \\udcff"}', "reason"),
+        (b'{"reason": "x", "breaker": "\\udcff"}', "name"),
+    ],
+)
+def test_a_lone_surrogate_over_http_is_400_and_changes_nothing(
+    store: MemoryStore, body: bytes, parameter: str
+) -> None:
+    client = TestClient(
+        create_app(build_service(store, _config())),
+        base_url="http://127.0.0.1",
+        raise_server_exceptions=False,
+    )
+    r = client.post("/api/halt", content=body, headers=_auth())
+    assert r.status_code == 400, r.text
+    assert parameter in r.json()["error"] and "UTF-8" in r.json()["error"]
+    assert store.load_snapshot("manual") is None
+
+
+@pytest.mark.parametrize("key", ["\\udcff", 5])
+def test_a_bad_kill_switch_key_over_http_is_400(store: MemoryStore, key: object) -> None:
+    client = TestClient(
+        create_app(build_service(store, _config())),
+        base_url="http://127.0.0.1",
+        raise_server_exceptions=False,
+    )
+    assert client.post("/api/halt", json={"reason": "drill"}, headers=_auth()).status_code == 200
+    body = '{"breaker": "manual", "key": %s}' % (f'"{key}"' if isinstance(key, str) else key)
+    r = client.post("/api/reset", content=body.encode(), headers=_auth())
+    assert r.status_code == 400, r.text
+    assert "key" in r.json()["error"]
+    snapshot = store.load_snapshot("manual")
+    assert snapshot is not None and snapshot["state"] == "MANUALLY_HALTED"

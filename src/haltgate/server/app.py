@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import AuthorizationError, InvalidInputError, StoreUnavailableError
 from ..operator import StoredBreaker, check_kill_switch_key, kill_switch_settings, status_rows
 from ..redact import redact_url
+from ..values import require_utf8
 from .page import CONTENT_SECURITY_POLICY, STATUS_PAGE
 
 if TYPE_CHECKING:
@@ -215,11 +216,14 @@ class AdminService:
         breaker = self.manager.get_breaker(name)
         if breaker is None:
             raise _HttpError(404, f"no breaker named {name!r}")
+        key = body.get("key") or None
+        if key is not None:
+            if not isinstance(key, str):
+                raise _HttpError(400, f"key={key!r}: must be a string")
+            require_utf8(key, "key")
         if breaker.state.value != "NORMAL":
             try:
-                check_kill_switch_key(
-                    self.store, name, body.get("key") or None, who.name, self.config
-                )
+                check_kill_switch_key(self.store, name, key, who.name, self.config)
             except AuthorizationError as exc:
                 raise _HttpError(403, str(exc)) from None
             breaker.reset(operator=who.name, reason=body.get("reason") or None)
