@@ -24,6 +24,7 @@ from .errors import (
     StoreUnavailableError,
 )
 from .exits import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, CommandError
+from .redact import redact_url
 
 __all__ = ["CommandError", "main"]
 
@@ -123,7 +124,7 @@ def cmd_status(ctx: Context) -> int:
         if ctx.args.json:
             payload = {
                 "trading_allowed": allowed,
-                "store": ctx.store_url(),
+                "store": redact_url(ctx.store_url()),
                 "blocking": blocking,
                 "breakers": [
                     {**row, "since": row["since"].isoformat() if row["since"] else None}
@@ -141,9 +142,9 @@ def cmd_status(ctx: Context) -> int:
                 out.write(f"  * {line}\n")
         out.write("\n")
         if not rows:
+            where = redact_url(ctx.store_url())
             out.write(
-                f"No breakers are known in {ctx.store_url()}: is this the store your trading "
-                "processes use?\n"
+                f"No breakers are known in {where}: is this the store your trading processes use?\n"
             )
             return EXIT_OK
         table = [["BREAKER", "TYPE", "STATE", "SINCE", "BY", "REASON"]]
@@ -196,7 +197,7 @@ def cmd_halt(ctx: Context) -> int:
 
 def _describe(store: Any, url: str) -> str:
     describe = getattr(store, "describe", None)
-    return str(describe()) if callable(describe) else url
+    return redact_url(str(describe()) if callable(describe) else url)
 
 
 def _unknown_breaker(manager: Any, name: str) -> CommandError:
@@ -324,7 +325,7 @@ def cmd_check_config(ctx: Context) -> int:
     config = ctx.config
     names = ", ".join(f"{s.name} ({s.type})" for s in config.breakers) or "none"
     print(f"config OK: {config.source}")
-    print(f"  store:     {config.store_url}")
+    print(f"  store:     {redact_url(config.store_url)}")
     print(f"  breakers:  {names}")
     print(f"  operators: {len(config.operators)}")
     print(f"  server:    {config.server.bind}:{config.server.port}")
@@ -511,10 +512,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _error(message: str) -> None:
+    # Every error line passes here: a store URL inside an exception never shows a password.
+    print(redact_url(message), file=sys.stderr)
+
+
+def _decoded(argv: Sequence[str]) -> list[str]:
+    """Arguments as text that encodes as UTF-8: bytes that were not UTF-8 (Python keeps
+    them as lone surrogates) become U+FFFD, so a halt typed in a non-UTF-8 terminal still
+    halts (SPEC §2) instead of being refused as undecodable text."""
+    result = []
+    for arg in argv:
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            try:
+                raw = os.fsencode(arg)
+            except UnicodeEncodeError:  # a surrogate that no byte became (not from argv)
+                raw = arg.encode("utf-8", "replace")
+            arg = raw.decode("utf-8", "replace")
+        result.append(arg)
+    return result
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (the console script exits with it)."""
     parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
+    args, extra = parser.parse_known_args(_decoded(sys.argv[1:] if argv is None else argv))
     if args.command == "demo":
         args.demo_args = extra  # the demo parses its own options (--db, --seed, --help)
     elif extra:
@@ -523,30 +547,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code = int(args.func(ctx))
     except CommandError as exc:
-        print(f"haltgate: {exc}", file=sys.stderr)
+        _error(f"haltgate: {exc}")
         code = exc.code
     except ConfigError as exc:
         if args.debug:
             raise
-        print(f"haltgate: config error: {exc}", file=sys.stderr)
+        _error(f"haltgate: config error: {exc}")
         code = EXIT_USAGE
     except AuthorizationError as exc:
-        print(f"haltgate: REFUSED: {exc}", file=sys.stderr)
+        _error(f"haltgate: REFUSED: {exc}")
         code = EXIT_REFUSED
     except InvalidInputError as exc:
         if args.debug:
             raise
-        print(f"haltgate: invalid input: {exc}", file=sys.stderr)
+        _error(f"haltgate: invalid input: {exc}")
         code = EXIT_USAGE
     except StoreUnavailableError as exc:
         if args.debug:
             raise
-        print(f"haltgate: store unavailable, nothing changed: {exc}", file=sys.stderr)
+        _error(f"haltgate: store unavailable, nothing changed: {exc}")
         code = EXIT_REFUSED
     except HaltgateError as exc:
         if args.debug:
             raise
-        print(f"haltgate: {exc}", file=sys.stderr)
+        _error(f"haltgate: {exc}")
         code = EXIT_REFUSED
     except KeyboardInterrupt:
         code = 130

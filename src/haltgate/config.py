@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import ipaddress
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,9 +31,10 @@ from .breakers import (
 )
 from .calendars import TradingCalendar, calendar_from_spec
 from .clock import Clock
-from .errors import ConfigError, HaltgateError, InvalidInputError
+from .errors import ConfigError, HaltgateError, InvalidInputError, StoreUnavailableError
 from .keys import check_key_hash
 from .manager import CircuitBreakerManager
+from .redact import redact_url
 from .store import Store, open_store
 
 __all__ = [
@@ -156,6 +158,9 @@ class ServerConfig:
     port: int = 8787
     #: Reading status needs a token too; defaults to True for a non-loopback bind.
     read_requires_token: bool | None = None
+    #: Extra names the server answers to (its ``Host`` header), besides the bind address,
+    #: ``localhost``, ``127.0.0.1`` and ``[::1]``: anything else is refused (DNS rebinding).
+    allowed_hosts: tuple[str, ...] = ()
 
     @property
     def loopback(self) -> bool:
@@ -220,10 +225,12 @@ class HaltgateConfig:
         """The configured store."""
         try:
             return open_store(self.store_url, **self.store_options)
-        except ConfigError:
+        except (ConfigError, StoreUnavailableError):
+            # An unreachable store is not a mistake in the file: it keeps its own type (and
+            # the CLI's exit code 1), never becomes a config error.
             raise
         except (HaltgateError, TypeError, ValueError, OSError) as exc:
-            raise _bad("store.url", self.store_url, _problem(exc)) from None
+            raise _bad("store.url", redact_url(self.store_url), redact_url(_problem(exc))) from None
 
     def build_manager(
         self,
@@ -294,7 +301,9 @@ def _parse_store(raw: Any) -> tuple[str, dict[str, Any]]:
     url = _string(table.get("url", _DEFAULT_STORE_URL), "store.url")
     if not url.startswith(("memory", "sqlite://", "redis://", "rediss://", "unix://")):
         raise _bad(
-            "store.url", url, "unsupported store URL (use sqlite:///FILE or redis://HOST:PORT/DB)"
+            "store.url",
+            redact_url(url),
+            "unsupported store URL (use sqlite:///FILE or redis://HOST:PORT/DB)",
         )
     return url, options
 
@@ -353,7 +362,9 @@ def _parse_server(raw: Any) -> ServerConfig:
     if raw is None:
         return ServerConfig()
     table = _table(raw, "server")
-    _unknown_keys(table, frozenset({"bind", "port", "read_requires_token"}), "server")
+    _unknown_keys(
+        table, frozenset({"bind", "port", "read_requires_token", "allowed_hosts"}), "server"
+    )
     bind = _string(table.get("bind", "127.0.0.1"), "server.bind")
     port = table.get("port", 8787)
     if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
@@ -361,7 +372,39 @@ def _parse_server(raw: Any) -> ServerConfig:
     reads = table.get("read_requires_token")
     if reads is not None and not isinstance(reads, bool):
         raise _bad("server.read_requires_token", reads, "must be true or false")
-    return ServerConfig(bind=bind, port=port, read_requires_token=reads)
+    return ServerConfig(
+        bind=bind,
+        port=port,
+        read_requires_token=reads,
+        allowed_hosts=_parse_allowed_hosts(table.get("allowed_hosts", [])),
+    )
+
+
+# A DNS name (labels of letters, digits and inner hyphens), an IPv4 address, or an IPv6
+# address in brackets, as a Host header carries them; never a port or a wildcard.
+_HOST_NAME = re.compile(
+    r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*"
+)
+
+
+def _parse_allowed_hosts(raw: Any) -> tuple[str, ...]:
+    if not isinstance(raw, list):
+        raise _bad("server.allowed_hosts", raw, "must be a list of host names")
+    names = []
+    for index, value in enumerate(raw):
+        path = f"server.allowed_hosts[{index}]"
+        name = _string(value, path).lower()
+        bare = name[1:-1] if name.startswith("[") and name.endswith("]") else name
+        try:
+            ipaddress.ip_address(bare)
+        except ValueError:
+            if not _HOST_NAME.fullmatch(name):
+                raise _bad(
+                    path, value, "must be a host name or an IP address, without port or wildcard"
+                ) from None
+        # Kept bare (no brackets): the server compares the Host header's host without them.
+        names.append(bare)
+    return tuple(names)
 
 
 def _check_hash(value: Any, path: str) -> str:

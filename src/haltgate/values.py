@@ -37,6 +37,7 @@ __all__ = [
     "MAX_DIGITS",
     "RATIO_CONTEXT",
     "Number",
+    "require_utf8",
     "to_count",
     "to_decimal",
     "to_fraction",
@@ -198,11 +199,25 @@ def to_seconds(value: Any, name: str, *, allow_zero: bool = False) -> float:
     return float(number)
 
 
+def require_utf8(value: str, name: str) -> str:
+    """``value`` unchanged if it can be encoded as UTF-8; text that cannot (a lone
+    surrogate) is refused, naming ``name``, before anything is stored or changed."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        # Refused here, not when the store writes it: by then the change would be in
+        # memory only, and a restart would forget it.
+        raise InvalidInputError(
+            name, value, f"cannot be encoded as UTF-8 (lone surrogate at position {exc.start})"
+        ) from None
+    return value
+
+
 def to_text(value: Any, name: str) -> str:
-    """A non-empty string (surrounding white space is removed)."""
+    """A non-empty string (surrounding white space is removed) that encodes as UTF-8."""
     if not isinstance(value, str):
         raise InvalidTypeError(name, value, "must be a non-empty string")
-    text = value.strip()
+    text = require_utf8(value, name).strip()
     if not text:
         raise InvalidInputError(name, value, "must be a non-empty string")
     return text

@@ -45,7 +45,7 @@ def store() -> MemoryStore:
 @pytest.fixture
 def client(store: MemoryStore) -> TestClient:
     service = build_service(store, _config())
-    return TestClient(create_app(service))
+    return TestClient(create_app(service), base_url="http://127.0.0.1")
 
 
 def _auth(token: str) -> dict[str, str]:
@@ -139,7 +139,7 @@ def test_halt_and_reset_a_named_breaker_and_bad_requests(client: TestClient) -> 
 
 def test_reads_need_a_token_when_configured(store: MemoryStore) -> None:
     service = build_service(store, _config(read_requires_token=True))
-    client = TestClient(create_app(service))
+    client = TestClient(create_app(service), base_url="http://127.0.0.1")
     assert client.get("/api/status").status_code == 401
     assert client.get("/api/events").status_code == 401
     assert client.get("/metrics").status_code == 401

@@ -167,7 +167,7 @@ def test_the_admin_server_never_undoes_a_halt_the_store_has_not_recorded_yet(
     )
     store = FailingSQLiteStore(tmp_path / "x.db")
     try:
-        client = TestClient(create_app(build_service(store, config)))
+        client = TestClient(create_app(build_service(store, config)), base_url="http://127.0.0.1")
         auth = {"Authorization": f"Bearer {token}"}
         # A stored NORMAL record of the breaker (an earlier halt and reset).
         assert client.post("/api/halt", json={"reason": "drill"}, headers=auth).status_code == 200

@@ -11,9 +11,12 @@ from .app import AdminService, create_app
 __all__ = ["AdminService", "build_service", "create_app", "serve"]
 
 
-def build_service(store: Any, config: Any = None, *, with_metrics: bool = True) -> AdminService:
+def build_service(
+    store: Any, config: Any = None, *, with_metrics: bool = True, bind: str | None = None
+) -> AdminService:
     """An :class:`AdminService` over ``store`` (with Prometheus metrics when the extra is
-    installed and ``with_metrics``)."""
+    installed and ``with_metrics``). ``bind`` is the address it listens on (default: the
+    config's); it answers to requests whose ``Host`` is that address or a local name."""
     from ..operator import operator_manager
 
     manager = operator_manager(store, config)
@@ -28,7 +31,7 @@ def build_service(store: Any, config: Any = None, *, with_metrics: bool = True) 
 
             registry = CollectorRegistry()
             HaltgateMetrics(manager, registry)
-    return AdminService(manager, config=config, registry=registry)
+    return AdminService(manager, config=config, registry=registry, bind=bind)
 
 
 def serve(ctx: Any) -> int:
@@ -52,7 +55,7 @@ def serve(ctx: Any) -> int:
             "haltgate serve needs the 'server' extra: pip install 'haltgate[server]'", 2
         ) from None
     store = ctx.open_store(must_exist=False)
-    service = build_service(store, config)
+    service = build_service(store, config, bind=bind)
     if not operators:
         print(
             "warning: no operators are configured: the page is read-only (nobody can halt or "

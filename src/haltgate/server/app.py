@@ -14,19 +14,30 @@ Every mutating request needs ``Authorization: Bearer <token>`` of an operator wh
 the request body. Reads need a token (any role) when ``read_requires_token`` is on (the
 default for a non-loopback bind). 401 = no or unknown token; 403 = known token without the
 permission, or a keyed kill switch reset without the right key.
+
+Hardening, on every route: a request whose ``Host`` is not the bind address, ``localhost``,
+``127.0.0.1``, ``[::1]`` or a name of ``server.allowed_hosts`` is refused with 400 (DNS
+rebinding); a body over 64 KiB gets 413 without being read; malformed or deeply nested
+JSON gets 400; every response carries ``Content-Security-Policy``, ``X-Frame-Options`` and
+``X-Content-Type-Options``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
+import json
 import logging
 import threading
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AuthorizationError, InvalidInputError, StoreUnavailableError
 from ..operator import StoredBreaker, check_kill_switch_key, kill_switch_settings, status_rows
-from .page import STATUS_PAGE
+from ..redact import redact_url
+from ..values import require_utf8
+from .page import CONTENT_SECURITY_POLICY, STATUS_PAGE
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -37,9 +48,54 @@ if TYPE_CHECKING:
     from ..manager import CircuitBreakerManager
     from ..store import Store
 
-__all__ = ["AdminService", "create_app"]
+__all__ = ["MAX_BODY_BYTES", "AdminService", "create_app"]
 
 logger = logging.getLogger("haltgate.server")
+
+MAX_BODY_BYTES = 64 * 1024
+"""The largest request body the server reads; a larger one gets 413."""
+
+_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+SECURITY_HEADERS = (
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode("ascii")),
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+)
+
+
+def allowed_host_names(bind: str, extra: Iterable[str] = ()) -> frozenset[str]:
+    """The host names (bare, lower case) a server bound to ``bind`` answers to."""
+    names = set(_LOCAL_HOSTS) | {name.lower() for name in extra}
+    bare = bind.strip().lower().removeprefix("[").removesuffix("]")
+    try:
+        # 0.0.0.0 and :: are no one's address: a browser sends them only when a page of
+        # another origin aims at this machine, so they never become an allowed Host.
+        unspecified = ipaddress.ip_address(bare).is_unspecified
+    except ValueError:
+        unspecified = False
+    if bare and not unspecified:
+        names.add(bare)
+    return frozenset(names)
+
+
+def host_of(header: str) -> str:
+    """The host of a ``Host`` header (``name``, ``name:port``, ``[v6]:port``), bare and lower
+    case; an empty string when the header is malformed."""
+    value = header.strip().lower()
+    if value.startswith("["):
+        host, closed, rest = value[1:].partition("]")
+        if not closed or (rest and not rest.startswith(":")):
+            return ""
+        port = rest[1:]
+    elif value.count(":") > 1:
+        return ""  # an IPv6 address without brackets is not a Host header
+    else:
+        host, _, port = value.partition(":")
+    if port and not port.isdigit():
+        return ""
+    return host.removesuffix(".")
 
 
 class _HttpError(Exception):
@@ -58,6 +114,7 @@ class AdminService:
         *,
         config: HaltgateConfig | None = None,
         registry: Any = None,
+        bind: str | None = None,
     ) -> None:
         self.manager = manager
         self.store: Store = manager.store
@@ -65,6 +122,11 @@ class AdminService:
         self.operators = config.operators if config is not None else ()
         self.reads_need_token = config.server.reads_need_token if config is not None else False
         self.registry = registry
+        server = config.server if config is not None else None
+        self.allowed_hosts = allowed_host_names(
+            bind if bind is not None else (server.bind if server is not None else "127.0.0.1"),
+            server.allowed_hosts if server is not None else (),
+        )
         self._token_cache: dict[str, OperatorConfig | None] = {}
         self._lock = threading.Lock()
 
@@ -154,11 +216,14 @@ class AdminService:
         breaker = self.manager.get_breaker(name)
         if breaker is None:
             raise _HttpError(404, f"no breaker named {name!r}")
+        key = body.get("key") or None
+        if key is not None:
+            if not isinstance(key, str):
+                raise _HttpError(400, f"key={key!r}: must be a string")
+            require_utf8(key, "key")
         if breaker.state.value != "NORMAL":
             try:
-                check_kill_switch_key(
-                    self.store, name, body.get("key") or None, who.name, self.config
-                )
+                check_kill_switch_key(self.store, name, key, who.name, self.config)
             except AuthorizationError as exc:
                 raise _HttpError(403, str(exc)) from None
             breaker.reset(operator=who.name, reason=body.get("reason") or None)
@@ -214,10 +279,30 @@ def create_app(service: AdminService) -> Starlette:
         except _HttpError as exc:
             return _error(exc)
 
+    def _check_length(request: Request) -> None:
+        # Refused from the header alone, before the token check and before any byte is read.
+        declared = request.headers.get("content-length")
+        if declared is None:
+            return
+        if not declared.strip().isdigit():
+            raise _HttpError(400, f"Content-Length {declared!r} is not a number of bytes")
+        if int(declared) > MAX_BODY_BYTES:
+            raise _HttpError(413, f"the body is larger than {MAX_BODY_BYTES} bytes")
+
     async def _body(request: Request) -> dict[str, Any]:
+        # Counted while it streams: a body without Content-Length (chunked) is cut off at
+        # the limit, never read to its end.
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                raise _HttpError(413, f"the body is larger than {MAX_BODY_BYTES} bytes")
+            chunks.append(chunk)
         try:
-            data = await request.json()
-        except ValueError:
+            data = json.loads(b"".join(chunks))
+        except (ValueError, RecursionError):
+            # RecursionError: deeply nested arrays are a malformed request, not a crash.
             raise _HttpError(400, "the body must be a JSON object") from None
         if not isinstance(data, dict):
             raise _HttpError(400, "the body must be a JSON object")
@@ -227,6 +312,7 @@ def create_app(service: AdminService) -> Starlette:
         from starlette.concurrency import run_in_threadpool
 
         try:
+            _check_length(request)
             who = await run_in_threadpool(
                 service.require_operator, request.headers.get("authorization")
             )
@@ -239,7 +325,9 @@ def create_app(service: AdminService) -> Starlette:
         except InvalidInputError as exc:
             return _error(_HttpError(400, str(exc)))
         except StoreUnavailableError as exc:
-            return _error(_HttpError(503, f"store unavailable, nothing changed: {exc}"))
+            return _error(
+                _HttpError(503, f"store unavailable, nothing changed: {redact_url(str(exc))}")
+            )
 
     async def halt(request: Request) -> Response:
         return await _mutate(request, "halt")
@@ -260,7 +348,7 @@ def create_app(service: AdminService) -> Starlette:
         body, content_type = render_latest(service.registry)
         return Response(body, media_type=content_type)
 
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/", page),
             Route("/api/status", status),
@@ -270,3 +358,50 @@ def create_app(service: AdminService) -> Starlette:
             Route("/metrics", metrics),
         ]
     )
+    app.add_middleware(_Hardening, allowed_hosts=service.allowed_hosts)
+    return app
+
+
+_Scope = MutableMapping[str, Any]
+_Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+_Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+
+class _Hardening:
+    """Outermost layer of the app: refuses a foreign ``Host`` before any route runs and puts
+    the security headers on every response, errors and 404s included."""
+
+    def __init__(self, app: Callable[..., Awaitable[None]], allowed_hosts: frozenset[str]):
+        self.app = app
+        self.allowed_hosts = allowed_hosts
+
+    async def __call__(self, scope: _Scope, receive: _Receive, send: _Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_hardened(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), *SECURITY_HEADERS]
+            await send(message)
+
+        hosts = [v for k, v in scope.get("headers", ()) if k == b"host"]
+        header = hosts[0].decode("latin-1") if len(hosts) == 1 else ""
+        if host_of(header) not in self.allowed_hosts:
+            logger.warning("api_host_refused", extra={"host": header[:200]})
+            body = json.dumps(
+                {"ok": False, "error": f"Host {header[:200]!r} is not a name of this server"}
+            ).encode()
+            await send_hardened(
+                {
+                    "type": "http.response.start",
+                    "status": 400,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
+            await send_hardened({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, receive, send_hardened)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ConfigError, InvalidTypeError
+from ..redact import redact_url
 from .base import Store, event_payload
 from .memory import MemoryStore
 
@@ -33,5 +34,6 @@ def open_store(spec: Any, **options: Any) -> Store:
 
         return RedisStore(url, **options)
     raise ConfigError(
-        "store.url", f"unsupported store URL {spec!r} (use sqlite:///FILE or redis://HOST:PORT/DB)"
+        "store.url",
+        f"unsupported store URL {redact_url(repr(spec))} (use sqlite:///FILE or redis://HOST:PORT/DB)",
     )

@@ -37,6 +37,7 @@ from ..audit import (
     to_jsonable,
 )
 from ..errors import ConfigError, StoreUnavailableError
+from ..redact import redact_url
 from .background import BackgroundStore
 from .base import AuditRecord, ValueUpdate
 
@@ -213,8 +214,7 @@ class RedisStore(BackgroundStore):
         self._start()
 
     def describe(self) -> str:
-        host = self.url.split("@")[-1]  # never show a password
-        return f"redis://{host.split('://')[-1]} (namespace {self.namespace})"
+        return f"{redact_url(self.url)} (namespace {self.namespace})"
 
     def _key(self, *parts: str) -> str:
         return ":".join((self.namespace, *parts))

@@ -149,6 +149,13 @@ class SQLiteStore(BackgroundStore):
         try:
             if self.path.parent and not self.path.parent.exists():
                 self.path.parent.mkdir(parents=True, exist_ok=True)
+            # The file holds the audit log and kill-switch hashes: made owner-only (0600)
+            # before SQLite sees it. SQLite gives the -wal and -shm files it makes later the
+            # database file's permissions, so they are 0600 too. (An empty file is a valid
+            # empty database.) O_EXCL, and nothing when it exists: closing a descriptor of a
+            # file this process has open in SQLite would drop SQLite's POSIX locks on it.
+            with contextlib.suppress(FileExistsError):
+                os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
             conn = sqlite3.connect(
                 self.path,
                 timeout=self.store_timeout,
