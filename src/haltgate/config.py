@@ -511,15 +511,16 @@ STARTER_CONFIG = """\
 # haltgate configuration (TOML). Check it with:  haltgate --config {name} check-config
 # Money and fractions are strings so that no float ever touches them.
 
+# Default trading-session calendar for daily-loss breakers:
+# "utc" (midnight UTC, crypto), an exchange code such as "XNYS" (extra 'calendars'),
+# or a daily roll such as "roll:17:00@America/New_York" (FX).
+# It stays above the first [table]: below a table header TOML reads it as part of it.
+calendar = "utc"
+
 [store]
 # Where breaker state and the audit log live. Every trading process and every operator
 # command must point at the same store. sqlite:///FILE or redis://HOST:6379/0
 url = "sqlite:///haltgate.db"
-
-# Default trading-session calendar for daily-loss breakers:
-# "utc" (midnight UTC, crypto), an exchange code such as "XNYS" (extra 'calendars'),
-# or a daily roll such as "roll:17:00@America/New_York" (FX).
-calendar = "utc"
 
 # The guide's recommended minimum setup.
 [[breakers]]
