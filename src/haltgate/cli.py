@@ -112,6 +112,8 @@ def _table(rows: list[list[str]], out: IO[str]) -> None:
 # --------------------------------------------------------------------------- commands
 def cmd_status(ctx: Context) -> int:
     """Print every breaker's state and whether trading is allowed."""
+    from .store import redact_url
+
     manager = ctx.manager(mutating=False)
     try:
         from .operator import status_rows
@@ -123,7 +125,7 @@ def cmd_status(ctx: Context) -> int:
         if ctx.args.json:
             payload = {
                 "trading_allowed": allowed,
-                "store": ctx.store_url(),
+                "store": redact_url(ctx.store_url()),
                 "blocking": blocking,
                 "breakers": [
                     {**row, "since": row["since"].isoformat() if row["since"] else None}
@@ -142,8 +144,8 @@ def cmd_status(ctx: Context) -> int:
         out.write("\n")
         if not rows:
             out.write(
-                f"No breakers are known in {ctx.store_url()}: is this the store your trading "
-                "processes use?\n"
+                f"No breakers are known in {redact_url(ctx.store_url())}: is this the store "
+                "your trading processes use?\n"
             )
             return EXIT_OK
         table = [["BREAKER", "TYPE", "STATE", "SINCE", "BY", "REASON"]]
@@ -195,8 +197,10 @@ def cmd_halt(ctx: Context) -> int:
 
 
 def _describe(store: Any, url: str) -> str:
+    from .store import redact_url
+
     describe = getattr(store, "describe", None)
-    return str(describe()) if callable(describe) else url
+    return str(describe()) if callable(describe) else redact_url(url)
 
 
 def _unknown_breaker(manager: Any, name: str) -> CommandError:
@@ -292,10 +296,16 @@ def cmd_check_config(ctx: Context) -> int:
     """Validate the config file (it is fully checked when loaded)."""
     if ctx.config is None:
         raise CommandError("check-config needs --config FILE", EXIT_USAGE)
+    from .config import store_settings
+    from .store import redact_url
+
     config = ctx.config
     names = ", ".join(f"{s.name} ({s.type})" for s in config.breakers) or "none"
+    settings = ", ".join(
+        f"{key}={json.dumps(value)}" for key, value in store_settings(config).items()
+    )
     print(f"config OK: {config.source}")
-    print(f"  store:     {config.store_url}")
+    print(f"  store:     {redact_url(config.store_url)}" + (f" ({settings})" if settings else ""))
     print(f"  breakers:  {names}")
     print(f"  operators: {len(config.operators)}")
     print(f"  server:    {config.server.bind}:{config.server.port}")
