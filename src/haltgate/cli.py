@@ -236,15 +236,22 @@ def cmd_reset(ctx: Context) -> int:
         manager.close()
 
 
+def _audit_columns(seq: str, time: str, event: str, breaker: str, operator: str, extra: str) -> str:
+    # One layout for the header and the entries, so the columns line up.
+    return f"{seq:>6}  {time:<32}  {event:<28} {breaker:<14} {operator:<10} {extra}".rstrip()
+
+
+AUDIT_HEADER = _audit_columns("SEQ", "TIME (UTC)", "EVENT", "BREAKER", "OPERATOR", "REASON/DETAILS")
+
+
 def _entry_line(entry: Any) -> str:
     payload = json.loads(entry.payload)
     reason = payload.get("reason") if isinstance(payload, dict) else None
     extra = reason if reason else entry.payload
     if len(extra) > 120:
         extra = extra[:117] + "..."
-    return (
-        f"{entry.seq:>6}  {entry.time}  {entry.event:<28} {entry.breaker or '-':<14} "
-        f"{entry.operator or '-':<10} {extra}"
+    return _audit_columns(
+        str(entry.seq), entry.time, entry.event, entry.breaker or "-", entry.operator or "-", extra
     )
 
 
@@ -265,6 +272,8 @@ def cmd_audit(ctx: Context) -> int:
             else:
                 if not entries:
                     print("the audit log is empty")
+                else:
+                    print(AUDIT_HEADER)
                 for entry in entries:
                     print(_entry_line(entry))
             return EXIT_OK
@@ -294,8 +303,18 @@ def cmd_audit(ctx: Context) -> int:
 
 def cmd_check_config(ctx: Context) -> int:
     """Validate the config file (it is fully checked when loaded)."""
+    if ctx.args.file is not None:
+        given = getattr(ctx.args, "config", None)
+        if given and Path(given) != Path(ctx.args.file):
+            raise CommandError(
+                f"check-config was given two files: --config {given!r} and {ctx.args.file!r}",
+                EXIT_USAGE,
+            )
+        ctx.args.config = ctx.args.file
     if ctx.config is None:
-        raise CommandError("check-config needs --config FILE", EXIT_USAGE)
+        raise CommandError(
+            "check-config needs a file: check-config FILE or --config FILE", EXIT_USAGE
+        )
     from .config import store_settings
     from .store import redact_url
 
@@ -452,6 +471,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_init)
 
     p = sub.add_parser("check-config", parents=[common], help="validate the config file")
+    p.add_argument(
+        "file", nargs="?", metavar="FILE", help="the config file (same as --config FILE)"
+    )
     p.set_defaults(func=cmd_check_config)
 
     p = sub.add_parser(
