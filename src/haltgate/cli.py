@@ -113,6 +113,8 @@ def _table(rows: list[list[str]], out: IO[str]) -> None:
 # --------------------------------------------------------------------------- commands
 def cmd_status(ctx: Context) -> int:
     """Print every breaker's state and whether trading is allowed."""
+    from .store import redact_url
+
     manager = ctx.manager(mutating=False)
     try:
         from .operator import status_rows
@@ -142,9 +144,9 @@ def cmd_status(ctx: Context) -> int:
                 out.write(f"  * {line}\n")
         out.write("\n")
         if not rows:
-            where = redact_url(ctx.store_url())
             out.write(
-                f"No breakers are known in {where}: is this the store your trading processes use?\n"
+                f"No breakers are known in {redact_url(ctx.store_url())}: is this the store "
+                "your trading processes use?\n"
             )
             return EXIT_OK
         table = [["BREAKER", "TYPE", "STATE", "SINCE", "BY", "REASON"]]
@@ -196,6 +198,8 @@ def cmd_halt(ctx: Context) -> int:
 
 
 def _describe(store: Any, url: str) -> str:
+    from .store import redact_url
+
     describe = getattr(store, "describe", None)
     return redact_url(str(describe()) if callable(describe) else url)
 
@@ -262,15 +266,22 @@ def _kill_switch_key(given: str | None) -> str | None:
     return None
 
 
+def _audit_columns(seq: str, time: str, event: str, breaker: str, operator: str, extra: str) -> str:
+    # One layout for the header and the entries, so the columns line up.
+    return f"{seq:>6}  {time:<32}  {event:<28} {breaker:<14} {operator:<10} {extra}".rstrip()
+
+
+AUDIT_HEADER = _audit_columns("SEQ", "TIME (UTC)", "EVENT", "BREAKER", "OPERATOR", "REASON/DETAILS")
+
+
 def _entry_line(entry: Any) -> str:
     payload = json.loads(entry.payload)
     reason = payload.get("reason") if isinstance(payload, dict) else None
     extra = reason if reason else entry.payload
     if len(extra) > 120:
         extra = extra[:117] + "..."
-    return (
-        f"{entry.seq:>6}  {entry.time}  {entry.event:<28} {entry.breaker or '-':<14} "
-        f"{entry.operator or '-':<10} {extra}"
+    return _audit_columns(
+        str(entry.seq), entry.time, entry.event, entry.breaker or "-", entry.operator or "-", extra
     )
 
 
@@ -291,6 +302,8 @@ def cmd_audit(ctx: Context) -> int:
             else:
                 if not entries:
                     print("the audit log is empty")
+                else:
+                    print(AUDIT_HEADER)
                 for entry in entries:
                     print(_entry_line(entry))
             return EXIT_OK
@@ -320,12 +333,28 @@ def cmd_audit(ctx: Context) -> int:
 
 def cmd_check_config(ctx: Context) -> int:
     """Validate the config file (it is fully checked when loaded)."""
+    if ctx.args.file is not None:
+        given = getattr(ctx.args, "config", None)
+        if given and Path(given) != Path(ctx.args.file):
+            raise CommandError(
+                f"check-config was given two files: --config {given!r} and {ctx.args.file!r}",
+                EXIT_USAGE,
+            )
+        ctx.args.config = ctx.args.file
     if ctx.config is None:
-        raise CommandError("check-config needs --config FILE", EXIT_USAGE)
+        raise CommandError(
+            "check-config needs a file: check-config FILE or --config FILE", EXIT_USAGE
+        )
+    from .config import store_settings
+    from .store import redact_url
+
     config = ctx.config
     names = ", ".join(f"{s.name} ({s.type})" for s in config.breakers) or "none"
+    settings = ", ".join(
+        f"{key}={json.dumps(value)}" for key, value in store_settings(config).items()
+    )
     print(f"config OK: {config.source}")
-    print(f"  store:     {redact_url(config.store_url)}")
+    print(f"  store:     {redact_url(config.store_url)}" + (f" ({settings})" if settings else ""))
     print(f"  breakers:  {names}")
     print(f"  operators: {len(config.operators)}")
     print(f"  server:    {config.server.bind}:{config.server.port}")
@@ -491,6 +520,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_init)
 
     p = sub.add_parser("check-config", parents=[common], help="validate the config file")
+    p.add_argument(
+        "file", nargs="?", metavar="FILE", help="the config file (same as --config FILE)"
+    )
     p.set_defaults(func=cmd_check_config)
 
     p = sub.add_parser(

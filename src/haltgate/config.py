@@ -36,6 +36,7 @@ from .keys import check_key_hash
 from .manager import CircuitBreakerManager
 from .redact import redact_url
 from .store import Store, open_store
+from .values import to_flag, to_seconds
 
 __all__ = [
     "BREAKER_CLASSES",
@@ -48,6 +49,7 @@ __all__ = [
     "ServerConfig",
     "load_config",
     "parse_config",
+    "store_settings",
 ]
 
 BREAKER_CLASSES: dict[str, type[BaseCircuitBreaker]] = {
@@ -293,19 +295,92 @@ def record_config_load(
 
 
 # --------------------------------------------------------------------------- parsing
+def _placeholder(value: Any) -> bool:
+    """A value left as the starter file's or the docs' ``...`` placeholder."""
+    return isinstance(value, str) and ("..." in value or "\u2026" in value)
+
+
+def _refuse_placeholder(value: Any, path: str, what: str) -> None:
+    if _placeholder(value):
+        raise _bad(path, value, f"a placeholder: replace it with {what}")
+
+
+def _store_class(url: str) -> type[Store]:
+    """The class ``open_store`` makes for ``url`` (its signature says what a file may set)."""
+    if url.startswith("sqlite://"):
+        from .store.sqlite import SQLiteStore
+
+        return SQLiteStore
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        from .store.redis import RedisStore
+
+        return RedisStore
+    from .store import MemoryStore
+
+    return MemoryStore
+
+
+def _store_namespace(value: Any, path: str) -> str:
+    from .store.redis import check_namespace
+
+    _refuse_placeholder(value, path, "the key prefix of this system")
+    return check_namespace(value)
+
+
+# How each store option a file may set is checked (a store's other constructor parameters,
+# such as audit_key, are objects or secrets, which never belong in a file).
+_STORE_OPTIONS: dict[str, Any] = {
+    "store_timeout": to_seconds,
+    "poll_interval": to_seconds,
+    "fail_open": to_flag,
+    "namespace": _store_namespace,
+}
+
+
 def _parse_store(raw: Any) -> tuple[str, dict[str, Any]]:
     if raw is None:
         return _DEFAULT_STORE_URL, {}
     table = _table(raw, "store")
-    options = {k: v for k, v in table.items() if k != "url"}
-    url = _string(table.get("url", _DEFAULT_STORE_URL), "store.url")
+    url_value = table.get("url", _DEFAULT_STORE_URL)
+    _refuse_placeholder(url_value, "store.url", "sqlite:///FILE or redis://HOST:PORT/DB")
+    url = _string(url_value, "store.url")
     if not url.startswith(("memory", "sqlite://", "redis://", "rediss://", "unix://")):
         raise _bad(
             "store.url",
             redact_url(url),
             "unsupported store URL (use sqlite:///FILE or redis://HOST:PORT/DB)",
         )
+    cls = _store_class(url)
+    settable = sorted(
+        {"url"} | (set(inspect.signature(cls.__init__).parameters) & set(_STORE_OPTIONS))
+    )
+    options: dict[str, Any] = {}
+    for key, value in table.items():
+        if key == "url":
+            continue
+        path = f"store.{key}"
+        if key not in settable:
+            raise _bad(
+                path,
+                value,
+                f"not an option of {cls.__name__} for {redact_url(url)!r} "
+                f"(expected one of {', '.join(settable)})",
+            )
+        try:
+            options[key] = _STORE_OPTIONS[key](value, path)
+        except InvalidInputError as exc:
+            raise _bad(path, value, exc.problem) from None
     return url, options
+
+
+def store_settings(config: HaltgateConfig) -> dict[str, Any]:
+    """The options the configured store runs with: the file's, else the store's defaults."""
+    parameters = inspect.signature(_store_class(config.store_url).__init__).parameters
+    settings = {
+        name: parameters[name].default for name in sorted(_STORE_OPTIONS) if name in parameters
+    }
+    settings.update(config.store_options)
+    return settings
 
 
 def _parse_breaker(index: int, raw: Any, default_calendar: str | None) -> BreakerSpec:
@@ -408,6 +483,7 @@ def _parse_allowed_hosts(raw: Any) -> tuple[str, ...]:
 
 
 def _check_hash(value: Any, path: str) -> str:
+    _refuse_placeholder(value, path, "the output of `haltgate hash-key`")
     text = _string(value, path)
     try:
         return check_key_hash(text, path)
@@ -548,15 +624,16 @@ STARTER_CONFIG = """\
 # haltgate configuration (TOML). Check it with:  haltgate --config {name} check-config
 # Money and fractions are strings so that no float ever touches them.
 
+# Default trading-session calendar for daily-loss breakers:
+# "utc" (midnight UTC, crypto), an exchange code such as "XNYS" (extra 'calendars'),
+# or a daily roll such as "roll:17:00@America/New_York" (FX).
+# It stays above the first [table]: below a table header TOML reads it as part of it.
+calendar = "utc"
+
 [store]
 # Where breaker state and the audit log live. Every trading process and every operator
 # command must point at the same store. sqlite:///FILE or redis://HOST:6379/0
 url = "sqlite:///haltgate.db"
-
-# Default trading-session calendar for daily-loss breakers:
-# "utc" (midnight UTC, crypto), an exchange code such as "XNYS" (extra 'calendars'),
-# or a daily roll such as "roll:17:00@America/New_York" (FX).
-calendar = "utc"
 
 # The guide's recommended minimum setup.
 [[breakers]]

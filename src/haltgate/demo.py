@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import shlex
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -450,15 +451,23 @@ def _summary(
     )
     out.write(f"  saved breaker states: {', '.join(sorted(saved)) or 'none'} in {where}\n")
     if owns_store:
-        out.write(
-            f"\nnext: haltgate --store sqlite:///{db_path} status\n"
-            f"      haltgate --store sqlite:///{db_path} audit verify\n"
-        )
+        command = f"{_haltgate_command()} --store {shlex.quote(f'sqlite:///{db_path}')}"
+        out.write(f"\nnext: {command} status\n      {command} audit verify\n")
     missing = expected - tripped
     if missing:
         out.write(f"haltgate demo: these breakers never tripped: {', '.join(sorted(missing))}\n")
         return 1
     return 0 if verification.ok else 1
+
+
+def _haltgate_command() -> str:
+    """How to run haltgate from a shell, as this process was run: ``haltgate`` is often not
+    on PATH (a venv that is not activated), so the printed commands name the console script
+    beside this interpreter, else ``python -m haltgate`` with this interpreter."""
+    script = Path(sys.executable).parent / "haltgate"
+    if script.exists():
+        return shlex.quote(str(script))
+    return f"{shlex.quote(sys.executable)} -m haltgate"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -221,3 +221,11 @@ def to_text(value: Any, name: str) -> str:
     if not text:
         raise InvalidInputError(name, value, "must be a non-empty string")
     return text
+
+
+def to_flag(value: Any, name: str) -> bool:
+    """A real boolean: ``"false"``, ``0`` or ``None`` are refused, never read as a flag (a
+    truthy string would turn ``fail_open = "false"`` into fail-open)."""
+    if not isinstance(value, bool):
+        raise InvalidTypeError(name, value, "must be true or false (a boolean, not a string)")
+    return value

@@ -159,7 +159,9 @@ def test_audit_tail_verify_export(
     _run(capsys, "halt", "--reason", "r", "--operator", "alice")
     code, out, _ = _run(capsys, "audit", "tail", "-n", "1")
     assert code == 0
-    assert len(out.splitlines()) == 1 and "breaker_halted" in out and "alice" in out
+    header, *entries = out.splitlines()
+    assert header.split()[0] == "SEQ" and len(entries) == 1
+    assert "breaker_halted" in entries[0] and "alice" in entries[0]
     code, out, _ = _run(capsys, "audit", "verify")
     assert code == 0 and "audit log OK: 2 entries verified" in out
     target = tmp_path / "audit.jsonl"

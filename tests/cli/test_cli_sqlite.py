@@ -79,7 +79,8 @@ def test_audit_verify_export_and_tamper(tmp_path: Path, run_cli: RunCli) -> None
     assert verify.returncode == 0, verify.stderr
     assert "audit log OK: 4 entries verified" in verify.stdout
     tail = run_cli("--store", url, "audit", "tail", "-n", "2")
-    assert tail.returncode == 0 and len(tail.stdout.splitlines()) == 2
+    header, *tailed = tail.stdout.splitlines()
+    assert tail.returncode == 0 and header.split()[0] == "SEQ" and len(tailed) == 2
     exported = run_cli("--store", url, "audit", "export", "--jsonl")
     entries = [json.loads(line) for line in exported.stdout.splitlines()]
     assert [e["seq"] for e in entries] == [1, 2, 3, 4]

@@ -42,7 +42,7 @@ from ..values import to_text
 from .adoption import plan_adoption
 from .contract import BreakerContract, derive_contract
 from .executor import StateExecutor
-from .snapshot import LOCAL_ORIGIN, BreakerSink, TripInfo, layers_of
+from .snapshot import LOCAL_ORIGIN, BreakerSink, TripInfo, changed_by, layers_of
 from .state import BLOCKING_STATES, CircuitBreakerState, CircuitBreakerType
 
 __all__ = ["LOCAL_ORIGIN", "BaseCircuitBreaker", "BreakerSink", "TripInfo"]
@@ -115,6 +115,9 @@ class BaseCircuitBreaker(StateExecutor):
         self._tripped_mono = 0.0
         # What the last state change was ("trip", "halt", "reset", "self_clear").
         self._last_change: str | None = None
+        # Who made it (an operator's halt or reset; None for the breaker's own change):
+        # status shows it after a reset, when no trip is left to name anyone.
+        self._last_by: str | None = None
 
     def _set_clock(self, clock: Clock) -> None:
         """Adopt ``clock`` (the manager's, when this breaker was made without one)."""
@@ -437,7 +440,9 @@ class BaseCircuitBreaker(StateExecutor):
     def export_state(self) -> dict[str, Any]:
         """A JSON snapshot: state, trip info, breaker-specific data (see :mod:`haltgate.codec`)."""
         with self._lock:
-            return self._snapshot(self._halt, self._condition, self._since, self._last_change)
+            return self._snapshot(
+                self._halt, self._condition, self._since, self._last_change, self._last_by
+            )
 
     def import_state(self, snapshot: Mapping[str, Any]) -> None:
         """Restore a snapshot read back at start-up (silently: no events, no writes).
@@ -453,6 +458,7 @@ class BaseCircuitBreaker(StateExecutor):
                 self._hold_until = self._clock.monotonic() + self._restore_hold_seconds()
                 self._tripped_mono = self._clock.monotonic()
             self._halt, self._condition = halt, condition
+            self._last_by = changed_by(snapshot)
             since = snapshot.get("since")
             self._sync_view(None)
             self._since = datetime.fromisoformat(since) if since else None
@@ -496,6 +502,7 @@ class BaseCircuitBreaker(StateExecutor):
             if plan.drop_evidence:
                 self._on_reset()
             self._apply(halt, condition, now)
+            self._last_by = changed_by(snapshot)
             shown = remote_halt or remote_condition
             reason = shown.reason if shown is not None else "changed by another process"
             operator = shown.operator if shown is not None else None

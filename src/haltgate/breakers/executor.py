@@ -67,6 +67,7 @@ class StateExecutor:
     _trip_info: TripInfo | None
     _since: datetime | None
     _last_change: str | None
+    _last_by: str | None
     _sink: BreakerSink | None
     _listeners: ListenerSet
     _watchers: tuple[Callable[[BaseCircuitBreaker], None], ...]
@@ -123,20 +124,24 @@ class StateExecutor:
                 self._event(kind, previous, RESETTING, reason, details, operator, now),
                 self._event(kind, RESETTING, new_state, reason, details, operator, now),
             ]
-            snapshot = self._snapshot(halt, condition, now, change)
+            snapshot = self._snapshot(halt, condition, now, change, operator)
             sink = self._sink
             if sink is not None:
                 sink.save(self._as_breaker, added, snapshot)
-            self._apply(halt, condition, now, change)
+            self._apply(halt, condition, now, change, operator)
             events.extend(added)
             return True
-        self._apply(halt, condition, now, change)
+        self._apply(halt, condition, now, change, operator)
         added = [self._event(kind, previous, new_state, reason, details, operator, now)]
         events.extend(added)
         sink = self._sink
         if sink is not None:
             try:
-                sink.save(self._as_breaker, added, self._snapshot(halt, condition, now, change))
+                sink.save(
+                    self._as_breaker,
+                    added,
+                    self._snapshot(halt, condition, now, change, operator),
+                )
             except StoreUnavailableError:
                 logger.critical(
                     "store_write_failed", extra={"breaker": self.name, "state": new_state.value}
@@ -193,9 +198,11 @@ class StateExecutor:
         condition: TripInfo | None,
         now: datetime,
         change: str | None = None,
+        by: str | None = None,
     ) -> None:
         if change is not None:
             self._last_change = change
+            self._last_by = by
         self._halt = halt
         self._condition = condition
         self._sync_view(now)
@@ -260,6 +267,7 @@ class StateExecutor:
         condition: TripInfo | None,
         since: datetime | None,
         change: str | None,
+        by: str | None = None,
     ) -> dict[str, Any]:
         return build_snapshot(
             name=self.name,
@@ -270,4 +278,5 @@ class StateExecutor:
             change=change,
             origin=self._origin,
             data=self._export_data(),
+            by=by,
         )

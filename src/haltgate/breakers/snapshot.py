@@ -4,8 +4,10 @@ One snapshot format for every store and every reader (a restart, another process
 admin server, the CLI): ``state`` (the view: MANUALLY_HALTED, TRIPPED or NORMAL),
 ``trip`` (what is shown: the halt, else the trip), ``condition`` (the breaker's own trip
 underneath a halt), ``change`` (what the last change was: ``trip``, ``halt``, ``reset``,
-``self_clear``), ``origin`` (the store instance, i.e. the process, that wrote it) and
-``data`` (breaker-specific progress), all through :mod:`haltgate.codec`.
+``self_clear``), ``by`` (the operator who made that change; ``None`` for a breaker's own
+trip or self-clear), ``origin`` (the store instance, i.e. the process, that wrote it) and
+``data`` (breaker-specific progress), all through :mod:`haltgate.codec`. Snapshots
+written before ``by`` existed read as ``by = None``.
 """
 
 from __future__ import annotations
@@ -21,7 +23,15 @@ from .state import CircuitBreakerState
 if TYPE_CHECKING:
     from .base import BaseCircuitBreaker
 
-__all__ = ["LOCAL_ORIGIN", "BreakerSink", "TripInfo", "build_snapshot", "layers_of", "view_of"]
+__all__ = [
+    "LOCAL_ORIGIN",
+    "BreakerSink",
+    "TripInfo",
+    "build_snapshot",
+    "changed_by",
+    "layers_of",
+    "view_of",
+]
 
 #: The origin of trips made by a breaker with no store (there is no other process).
 LOCAL_ORIGIN = "local"
@@ -117,8 +127,9 @@ def build_snapshot(
     change: str | None,
     origin: str,
     data: Mapping[str, Any],
+    by: str | None = None,
 ) -> dict[str, Any]:
-    """The stored form of a breaker with these layers."""
+    """The stored form of a breaker with these layers; ``by`` is who made ``change``."""
     shown = halt or condition
     return {
         "name": name,
@@ -129,9 +140,16 @@ def build_snapshot(
         # The breaker's own trip underneath a halt (the halt is under "trip").
         "condition": None if halt is None or condition is None else condition.to_json(),
         "change": change,
+        "by": by,
         "origin": origin,
         "data": codec.encode(dict(data)),
     }
+
+
+def changed_by(snapshot: Mapping[str, Any]) -> str | None:
+    """The operator of a stored snapshot's last change (``None`` in older snapshots)."""
+    by = snapshot.get("by")
+    return by if isinstance(by, str) and by else None
 
 
 def layers_of(

@@ -48,7 +48,8 @@ class StatusReads(ManagerState):
         return {b.name: b.state.value for b in self._ordered}
 
     def get_details(self) -> list[dict[str, Any]]:
-        """Per breaker: name, type, state, reason, since and operator (for status views)."""
+        """Per breaker: name, type, state, reason, since and operator (for status views;
+        the operator of the last change, so a reset shows who reset it)."""
         rows = []
         for breaker in self._ordered:
             state = breaker.state
@@ -60,7 +61,8 @@ class StatusReads(ManagerState):
                     "state": state.value,
                     "reason": None if info is None else info.reason,
                     "since": breaker.since,
-                    "operator": None if info is None else info.operator,
+                    # After a reset no trip is left: the operator who reset it is shown.
+                    "operator": breaker._last_by if info is None else info.operator,
                 }
             )
         return rows

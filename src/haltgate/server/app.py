@@ -193,25 +193,25 @@ class AdminService:
 
     def halt(self, who: OperatorConfig, body: dict[str, Any]) -> dict[str, Any]:
         """Halt one breaker, or everything when no breaker is named."""
-        reason = body.get("reason")
+        reason = _required(body, "reason")
         name = body.get("breaker") or None
         self.refresh()
         if name is None:
-            breaker = self.manager.halt_all(reason=reason, operator=who.name)  # type: ignore[arg-type]
+            breaker = self.manager.halt_all(reason=reason, operator=who.name)
         else:
             found = self.manager.get_breaker(str(name))
             if found is None:
                 raise _HttpError(404, f"no breaker named {name!r}")
-            found.trigger_halt(reason=reason, operator=who.name)  # type: ignore[arg-type]
+            found.trigger_halt(reason=reason, operator=who.name)
             breaker = found
         self._check_durable(breaker.name, "MANUALLY_HALTED")
         return {"ok": True, "breaker": breaker.name, "operator": who.name, **self.status()}
 
     def reset(self, who: OperatorConfig, body: dict[str, Any]) -> dict[str, Any]:
         """Reset one breaker (a keyed kill switch needs ``key``)."""
-        name = body.get("breaker")
-        if not isinstance(name, str) or not name:
-            raise _HttpError(400, "give the breaker to reset")
+        name = _required(body, "breaker")
+        if not isinstance(name, str) or not name.strip():
+            raise _HttpError(400, f"breaker={name!r}: must be the name of a breaker")
         self.refresh()
         breaker = self.manager.get_breaker(name)
         if breaker is None:
@@ -234,6 +234,15 @@ class AdminService:
         snapshot = self.store.load_snapshot(name)
         if snapshot is None or snapshot.get("state") != state:
             raise _HttpError(503, f"the store did not record {name!r} as {state}")
+
+
+def _required(body: dict[str, Any], field: str) -> Any:
+    """``body[field]``; a field left out (or null) is a 400 that says it is missing, not a
+    complaint about the value ``None`` the client never sent."""
+    value = body.get(field)
+    if value is None:
+        raise _HttpError(400, f"{field} is required")
+    return value
 
 
 def create_app(service: AdminService) -> Starlette:

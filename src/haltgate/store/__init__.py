@@ -10,7 +10,7 @@ from ..redact import redact_url
 from .base import Store, event_payload
 from .memory import MemoryStore
 
-__all__ = ["MemoryStore", "Store", "event_payload", "open_store"]
+__all__ = ["MemoryStore", "Store", "event_payload", "open_store", "redact_url"]
 
 
 def open_store(spec: Any, **options: Any) -> Store:

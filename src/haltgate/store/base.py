@@ -26,6 +26,7 @@ from ..audit import (
     verify_entries,
 )
 from ..events import BreakerEvent
+from ..values import to_flag
 
 if TYPE_CHECKING:
     from ..breakers.base import BaseCircuitBreaker
@@ -88,7 +89,7 @@ class Store(ABC):
     fail_open: bool = False
 
     def __init__(self, *, audit_key: bytes | None = None, fail_open: bool = False) -> None:
-        self.fail_open = bool(fail_open)
+        self.fail_open = to_flag(fail_open, "fail_open")
         self._audit_key = audit_key if audit_key is not None else audit_key_from_env()
         self._attached: dict[str, BaseCircuitBreaker] = {}
         self._attach_lock = threading.Lock()

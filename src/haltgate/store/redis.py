@@ -142,6 +142,17 @@ def _redis_module() -> Any:
     return redis
 
 
+def check_namespace(namespace: Any) -> str:
+    """``namespace`` if it can prefix Redis keys (a non-empty string without ``:``, which
+    separates the parts of a key); else a :class:`ConfigError` naming ``store.namespace``."""
+    if not isinstance(namespace, str) or not namespace or ":" in namespace:
+        raise ConfigError(
+            "store.namespace",
+            f"{namespace!r}: must be a non-empty string without ':' (it prefixes every key)",
+        )
+    return namespace
+
+
 class RedisStore(BackgroundStore):
     """Breaker state, counters, the audit chain and order windows in Redis.
 
@@ -165,10 +176,8 @@ class RedisStore(BackgroundStore):
         from redis.backoff import NoBackoff
         from redis.retry import Retry
 
-        if not isinstance(namespace, str) or not namespace or ":" in namespace:
-            raise ConfigError("store.namespace", f"invalid namespace {namespace!r}")
         self.url = url
-        self.namespace = namespace
+        self.namespace = check_namespace(namespace)
         self._redis_errors: tuple[type[BaseException], ...] = (
             redis.RedisError,
             OSError,
