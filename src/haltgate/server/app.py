@@ -245,6 +245,12 @@ def _required(body: dict[str, Any], field: str) -> Any:
     return value
 
 
+def _store_down(exc: StoreUnavailableError, what: str = "") -> _HttpError:
+    """The 503 of a request the store could not serve (its URL redacted)."""
+    note = f", {what}" if what else ""
+    return _HttpError(503, f"store unavailable{note}: {redact_url(str(exc))}")
+
+
 def create_app(service: AdminService) -> Starlette:
     """The Starlette application for ``service``."""
     try:
@@ -276,6 +282,8 @@ def create_app(service: AdminService) -> Starlette:
             return JSONResponse(service.status(), headers={"Cache-Control": "no-store"})
         except _HttpError as exc:
             return _error(exc)
+        except StoreUnavailableError as exc:
+            return _error(_store_down(exc))
 
     def events(request: Request) -> Response:
         try:
@@ -287,6 +295,8 @@ def create_app(service: AdminService) -> Starlette:
             return JSONResponse({"events": service.events(n)})
         except _HttpError as exc:
             return _error(exc)
+        except StoreUnavailableError as exc:
+            return _error(_store_down(exc))
 
     def _check_length(request: Request) -> None:
         # Refused from the header alone, before the token check and before any byte is read.
@@ -334,9 +344,7 @@ def create_app(service: AdminService) -> Starlette:
         except InvalidInputError as exc:
             return _error(_HttpError(400, str(exc)))
         except StoreUnavailableError as exc:
-            return _error(
-                _HttpError(503, f"store unavailable, nothing changed: {redact_url(str(exc))}")
-            )
+            return _error(_store_down(exc, "nothing changed"))
 
     async def halt(request: Request) -> Response:
         return await _mutate(request, "halt")
@@ -353,8 +361,11 @@ def create_app(service: AdminService) -> Starlette:
             return _error(exc)
         from ..metrics import render_latest
 
-        service.refresh()  # adopt other processes' changes before reporting them
-        body, content_type = render_latest(service.registry)
+        try:
+            service.refresh()  # adopt other processes' changes before reporting them
+            body, content_type = render_latest(service.registry)
+        except StoreUnavailableError as exc:
+            return _error(_store_down(exc))
         return Response(body, media_type=content_type)
 
     app = Starlette(
