@@ -1,12 +1,14 @@
 """The admin service (extra ``server``): JSON API, status page and ``/metrics``.
 
-Routes:
+Routes (the one table is :data:`haltgate.server.routes.ROUTES`, documented in
+``docs/api.md`` and served as OpenAPI at ``GET /api/openapi.json``):
 
 - ``GET /`` — the status page.
 - ``GET /api/status`` — every breaker's state and whether trading is allowed.
 - ``GET /api/events?n=50`` — the latest audit-log entries.
 - ``POST /api/halt`` ``{"reason": ..., "breaker": optional}`` — no breaker: halt everything.
 - ``POST /api/reset`` ``{"breaker": ..., "reason": optional, "key": optional}``.
+- ``GET /api/openapi.json`` — this API as an OpenAPI 3.1 document.
 - ``GET /metrics`` — Prometheus text format (extra ``metrics``).
 
 Every mutating request needs ``Authorization: Bearer <token>`` of an operator whose role is
@@ -38,6 +40,7 @@ from ..operator import StoredBreaker, check_kill_switch_key, kill_switch_setting
 from ..redact import redact_url
 from ..values import require_utf8
 from .page import CONTENT_SECURITY_POLICY, STATUS_PAGE
+from .routes import ROUTES, openapi_document
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -368,14 +371,29 @@ def create_app(service: AdminService) -> Starlette:
             return _error(_store_down(exc))
         return Response(body, media_type=content_type)
 
+    document = openapi_document()
+
+    def openapi(request: Request) -> Response:
+        try:
+            _read_guard(request)
+        except _HttpError as exc:
+            return _error(exc)
+        return JSONResponse(document)
+
+    handlers: dict[str, Callable[[Request], Awaitable[Response] | Response]] = {
+        "page": page,
+        "status": status,
+        "events": events,
+        "halt": halt,
+        "reset": reset,
+        "openapi": openapi,
+        "metrics": metrics,
+    }
+    if set(handlers) != {route.operation for route in ROUTES}:
+        raise RuntimeError("haltgate.server.routes.ROUTES and the app's handlers differ")
     app = Starlette(
         routes=[
-            Route("/", page),
-            Route("/api/status", status),
-            Route("/api/events", events),
-            Route("/api/halt", halt, methods=["POST"]),
-            Route("/api/reset", reset, methods=["POST"]),
-            Route("/metrics", metrics),
+            Route(route.path, handlers[route.operation], methods=[route.method]) for route in ROUTES
         ]
     )
     app.add_middleware(_Hardening, allowed_hosts=service.allowed_hosts)
