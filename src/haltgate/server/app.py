@@ -1,12 +1,14 @@
 """The admin service (extra ``server``): JSON API, status page and ``/metrics``.
 
-Routes:
+Routes (the one table is :data:`haltgate.server.routes.ROUTES`, documented in
+``docs/api.md`` and served as OpenAPI at ``GET /api/openapi.json``):
 
 - ``GET /`` — the status page.
 - ``GET /api/status`` — every breaker's state and whether trading is allowed.
 - ``GET /api/events?n=50`` — the latest audit-log entries.
 - ``POST /api/halt`` ``{"reason": ..., "breaker": optional}`` — no breaker: halt everything.
 - ``POST /api/reset`` ``{"breaker": ..., "reason": optional, "key": optional}``.
+- ``GET /api/openapi.json`` — this API as an OpenAPI 3.1 document.
 - ``GET /metrics`` — Prometheus text format (extra ``metrics``).
 
 Every mutating request needs ``Authorization: Bearer <token>`` of an operator whose role is
@@ -38,6 +40,7 @@ from ..operator import StoredBreaker, check_kill_switch_key, kill_switch_setting
 from ..redact import redact_url
 from ..values import require_utf8
 from .page import CONTENT_SECURITY_POLICY, STATUS_PAGE
+from .routes import ROUTES, openapi_document
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -245,6 +248,12 @@ def _required(body: dict[str, Any], field: str) -> Any:
     return value
 
 
+def _store_down(exc: StoreUnavailableError, what: str = "") -> _HttpError:
+    """The 503 of a request the store could not serve (its URL redacted)."""
+    note = f", {what}" if what else ""
+    return _HttpError(503, f"store unavailable{note}: {redact_url(str(exc))}")
+
+
 def create_app(service: AdminService) -> Starlette:
     """The Starlette application for ``service``."""
     try:
@@ -276,6 +285,8 @@ def create_app(service: AdminService) -> Starlette:
             return JSONResponse(service.status(), headers={"Cache-Control": "no-store"})
         except _HttpError as exc:
             return _error(exc)
+        except StoreUnavailableError as exc:
+            return _error(_store_down(exc))
 
     def events(request: Request) -> Response:
         try:
@@ -287,6 +298,8 @@ def create_app(service: AdminService) -> Starlette:
             return JSONResponse({"events": service.events(n)})
         except _HttpError as exc:
             return _error(exc)
+        except StoreUnavailableError as exc:
+            return _error(_store_down(exc))
 
     def _check_length(request: Request) -> None:
         # Refused from the header alone, before the token check and before any byte is read.
@@ -334,9 +347,7 @@ def create_app(service: AdminService) -> Starlette:
         except InvalidInputError as exc:
             return _error(_HttpError(400, str(exc)))
         except StoreUnavailableError as exc:
-            return _error(
-                _HttpError(503, f"store unavailable, nothing changed: {redact_url(str(exc))}")
-            )
+            return _error(_store_down(exc, "nothing changed"))
 
     async def halt(request: Request) -> Response:
         return await _mutate(request, "halt")
@@ -353,18 +364,36 @@ def create_app(service: AdminService) -> Starlette:
             return _error(exc)
         from ..metrics import render_latest
 
-        service.refresh()  # adopt other processes' changes before reporting them
-        body, content_type = render_latest(service.registry)
+        try:
+            service.refresh()  # adopt other processes' changes before reporting them
+            body, content_type = render_latest(service.registry)
+        except StoreUnavailableError as exc:
+            return _error(_store_down(exc))
         return Response(body, media_type=content_type)
 
+    document = openapi_document()
+
+    def openapi(request: Request) -> Response:
+        try:
+            _read_guard(request)
+        except _HttpError as exc:
+            return _error(exc)
+        return JSONResponse(document)
+
+    handlers: dict[str, Callable[[Request], Awaitable[Response] | Response]] = {
+        "page": page,
+        "status": status,
+        "events": events,
+        "halt": halt,
+        "reset": reset,
+        "openapi": openapi,
+        "metrics": metrics,
+    }
+    if set(handlers) != {route.operation for route in ROUTES}:
+        raise RuntimeError("haltgate.server.routes.ROUTES and the app's handlers differ")
     app = Starlette(
         routes=[
-            Route("/", page),
-            Route("/api/status", status),
-            Route("/api/events", events),
-            Route("/api/halt", halt, methods=["POST"]),
-            Route("/api/reset", reset, methods=["POST"]),
-            Route("/metrics", metrics),
+            Route(route.path, handlers[route.operation], methods=[route.method]) for route in ROUTES
         ]
     )
     app.add_middleware(_Hardening, allowed_hosts=service.allowed_hosts)

@@ -32,8 +32,11 @@ STATUS_PAGE = """<!doctype html>
   #reasons:empty { display: none; }
   #updated { margin-top: 10px; font-size: 15px; opacity: .9; }
   main { padding: 20px 32px 40px; }
-  table { border-collapse: collapse; width: 100%; background: #fff;
-          box-shadow: 0 1px 3px rgba(0,0,0,.15); }
+  /* A table wider than the window scrolls inside its wrapper, never the page; the column
+     of Halt/Reset buttons is pinned to the wrapper's right edge, so it stays in view. */
+  .table-wrap { overflow-x: auto; max-width: 100%; background: #fff;
+                box-shadow: 0 1px 3px rgba(0,0,0,.15); }
+  table { border-collapse: collapse; width: 100%; background: #fff; }
   th, td { text-align: left; padding: 12px 14px; border-bottom: 1px solid #e2e4e8;
            vertical-align: middle; }
   th { background: #e9ebef; font-size: 14px; text-transform: uppercase; letter-spacing: 1px; }
@@ -44,8 +47,15 @@ STATUS_PAGE = """<!doctype html>
   .pill.TRIPPED { background: #c0111f; }
   .pill.MANUALLY_HALTED { background: #8a0012; }
   .pill.RESETTING { background: #b36b00; }
-  td.reason { max-width: 520px; }
+  td.name, td.reason { overflow-wrap: anywhere; word-break: break-word; }
+  td.name { min-width: 8em; }
+  td.reason { min-width: 12em; max-width: 520px; }
+  td.since { white-space: nowrap; }
+  th.action, td.action { position: sticky; right: 0; white-space: nowrap; background: #fff;
+                         box-shadow: -6px 0 6px -6px rgba(0,0,0,.25); }
+  th.action { background: #e9ebef; }
   tr.blocking { background: #fff0f0; }
+  tr.blocking td.action { background: #fff0f0; }
   button { font-size: 16px; padding: 8px 14px; border-radius: 6px; border: 1px solid #888;
            background: #fff; cursor: pointer; font-weight: 600; }
   button.reset { border-color: #0b7a2e; color: #0b7a2e; }
@@ -64,7 +74,23 @@ STATUS_PAGE = """<!doctype html>
   #message.error { display: block; background: #fde8ea; border-left: 6px solid #c0111f; }
   h2 { font-size: 18px; margin: 26px 0 10px; }
   #events { font-family: ui-monospace, Menlo, monospace; font-size: 14px; background: #fff;
-            padding: 10px 14px; white-space: pre-wrap; box-shadow: 0 1px 3px rgba(0,0,0,.15); }
+            padding: 10px 14px; white-space: pre-wrap; overflow-wrap: anywhere;
+            box-shadow: 0 1px 3px rgba(0,0,0,.15); }
+  #reasons li { overflow-wrap: anywhere; }
+  @media (max-width: 900px) {
+    body { font-size: 16px; }
+    #banner { padding: 18px 16px 16px; }
+    #banner-title { font-size: 40px; letter-spacing: 1px; }
+    #reasons { font-size: 18px; }
+    main { padding: 14px 12px 30px; }
+    th, td { padding: 8px 8px; }
+    td.name { font-size: 17px; }
+    /* Room for the reason: the type is hidden (the name says it) and the time wraps. */
+    th.type, td.type { display: none; }
+    td.since { white-space: normal; min-width: 6em; }
+    input { min-width: 0; width: 100%; }
+    section.controls label { flex: 1 1 200px; }
+  }
 </style>
 </head>
 <body>
@@ -75,11 +101,13 @@ STATUS_PAGE = """<!doctype html>
 </div>
 <main>
   <div id="message"></div>
+  <div class="table-wrap">
   <table id="breakers">
-    <thead><tr><th>Breaker</th><th>Type</th><th>State</th><th>Since (UTC)</th><th>By</th>
-      <th>Reason</th><th></th></tr></thead>
+    <thead><tr><th>Breaker</th><th class="type">Type</th><th>State</th><th>Since (UTC)</th>
+      <th>By</th><th>Reason</th><th class="action">Action</th></tr></thead>
     <tbody></tbody>
   </table>
+  </div>
   <section class="controls">
     <label>Operator token <input id="token" type="password" autocomplete="off"
       placeholder="paste your token"></label>
