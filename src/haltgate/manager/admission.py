@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,6 +13,7 @@ from ..errors import (
 from ..events import BreakerEvent, EventKind
 from ..values import to_text
 from .checks import TradingChecks
+from .state import NEVER
 from .windows import admit_to_windows
 
 __all__ = ["OrderAdmission"]
@@ -88,7 +88,7 @@ class OrderAdmission(TradingChecks):
         if not self._quiet_others:
             return False
         until = self._quiet_until
-        return until == math.inf or self._clock.monotonic() < until
+        return until is NEVER or self._monotonic() < until
 
     def _admit_to_rate_windows(self) -> OrderRateCircuitBreaker | None:
         """Record one order in every rate window, or none; returns the refusing breaker."""

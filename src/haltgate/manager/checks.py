@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
+from .state import NEVER
 from .status import StatusReads
 
 __all__ = ["TradingChecks"]
@@ -20,7 +20,7 @@ class TradingChecks(StatusReads):
         (breakers whose ``can_trade`` is user code are still asked)."""
         if not observations and self._quiet:
             until = self._quiet_until
-            if until == math.inf or self._clock.monotonic() < until:
+            if until is NEVER or self._monotonic() < until:
                 return True
         return self._evaluate(observations)
 
@@ -57,7 +57,7 @@ class TradingChecks(StatusReads):
                 if not contract.admits_orders:
                     others_ok = False
         if may_be_quiet and others_ok:
-            until = math.inf
+            until = NEVER
             for breaker in self._timed:
                 deadline = breaker.next_deadline()
                 if deadline is not None and deadline < until:

@@ -12,7 +12,6 @@ breakers clear whenever they change, until the earliest time-driven deadline.
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -33,6 +32,7 @@ from ..values import to_text
 from .admission import OrderAdmission
 from .registry import BreakerRegistry
 from .routing import ObservationRouter
+from .state import NEVER
 from .windows import RefusalLog
 
 __all__ = ["CircuitBreakerManager"]
@@ -89,7 +89,8 @@ class CircuitBreakerManager(BreakerRegistry, OrderAdmission):
         # change that without a breaker notifying us (see _changed) before _quiet_until
         # (the earliest time at which time alone could trip a breaker; inf: never).
         self._quiet = False
-        self._quiet_until = math.inf
+        self._quiet_until = NEVER
+        self._monotonic = self._clock.monotonic
         self._generation = 0
         # The same, for every breaker except the order windows: record_order() then goes
         # straight to the windows' own atomic check-and-record (a window that fills up

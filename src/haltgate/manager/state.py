@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from ..breakers.base import BaseCircuitBreaker
@@ -12,7 +13,11 @@ from ..events import BreakerEvent, ListenerSet
 from .routing import ObservationRouter
 from .windows import RefusalLog
 
-__all__ = ["ManagerState"]
+__all__ = ["NEVER", "ManagerState"]
+
+NEVER = float("inf")
+"""``_quiet_until`` when no breaker can trip by time: compared by identity on the fast path
+(no clock read at all)."""
 
 
 class ManagerState:
@@ -32,6 +37,7 @@ class ManagerState:
     _listeners: ListenerSet
     _quiet: bool
     _quiet_until: float
+    _monotonic: Callable[[], float]
     _generation: int
     _quiet_others: bool
     _others_generation: int
