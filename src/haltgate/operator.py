@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from .authority import LOCKOUT_SECONDS, MAX_FAILED_ATTEMPTS, KeyGuard, stored_keys
+from .authority import KeyGuard, stored_keys
 from .breakers import BaseCircuitBreaker, CircuitBreakerType
 from .breakers.contract import BreakerContract
 from .clock import Clock
@@ -29,8 +29,6 @@ if TYPE_CHECKING:
     from .config import HaltgateConfig
 
 __all__ = [
-    "KILL_SWITCH_LOCKOUT_SECONDS",
-    "KILL_SWITCH_MAX_FAILURES",
     "StoredBreaker",
     "check_kill_switch_key",
     "kill_switch_settings",
@@ -40,9 +38,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("haltgate.operator")
-
-KILL_SWITCH_MAX_FAILURES = MAX_FAILED_ATTEMPTS
-KILL_SWITCH_LOCKOUT_SECONDS = LOCKOUT_SECONDS
 
 
 class StoredBreaker(BaseCircuitBreaker):
