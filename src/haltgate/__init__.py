@@ -39,6 +39,7 @@ from .engine import (
     PaperBroker,
 )
 from .errors import (
+    AuditModeError,
     AuthorizationError,
     CircuitOpenError,
     CircuitOpenException,
@@ -63,6 +64,7 @@ logging.getLogger("haltgate").addHandler(logging.NullHandler())
 
 __all__ = [
     "AuditEntry",
+    "AuditModeError",
     "AuditVerification",
     "AuthorizationError",
     "Bar",

@@ -9,6 +9,7 @@ by default) the hashes are HMAC-SHA256, so rewriting the whole chain needs the k
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -184,19 +185,45 @@ def chain_entries(
 
 @dataclass(frozen=True, slots=True)
 class AuditVerification:
-    """The result of :func:`verify_entries`."""
+    """The result of :func:`verify_entries`; ``method`` says which check was made."""
 
     ok: bool
     checked: int
     first_bad_seq: int | None = None
     problem: str | None = None
+    method: str = ""
 
     def __bool__(self) -> bool:
         return self.ok
 
 
+AUDIT_MODE_KEY = "audit_mode"
+"""Where a store records its chain's mode, at its first entry: ``sha256`` or
+``hmac-sha256``."""
+
+SHA256 = "sha256"
+HMAC_SHA256 = "hmac-sha256"
+
+
+def audit_mode(key: bytes | None) -> str:
+    """The chain mode a writer with ``key`` produces."""
+    return HMAC_SHA256 if key else SHA256
+
+
+def method_text(key: bytes | None) -> str:
+    """What a verification with ``key`` proves, in words."""
+    if key:
+        return "HMAC-SHA256 with the key"
+    return "SHA-256, unkeyed: anyone with write access could have rewritten it"
+
+
 def verify_entries(entries: Iterable[AuditEntry], key: bytes | None) -> AuditVerification:
     """Walk the chain; name the first entry that was altered, removed or inserted."""
+    result = _verify_entries(entries, key)
+    return dataclasses.replace(result, method=method_text(key))
+
+
+def _verify_entries(entries: Iterable[AuditEntry], key: bytes | None) -> AuditVerification:
     expected_seq = 1
     prev_hash = GENESIS_HASH
     checked = 0

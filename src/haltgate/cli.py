@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .errors import (
+    AuditModeError,
     AuthorizationError,
     ConfigError,
     HaltgateError,
@@ -90,6 +91,9 @@ class Context:
 
         store = self.open_store(must_exist=not mutating)
         try:
+            if mutating:
+                # A writer of the wrong audit mode would break the chain: refuse up front.
+                store.check_audit_writer()
             return operator_manager(store, self.config, audit_only_if_changed=not mutating)
         except BaseException:
             store.close()
@@ -310,11 +314,15 @@ def cmd_audit(ctx: Context) -> int:
         if action == "verify":
             result = store.verify_audit()
             if result.ok:
-                print(f"audit log OK: {result.checked} entries verified")
+                print(f"audit log OK: {result.checked} entries verified ({result.method})")
                 return EXIT_OK
+            if result.first_bad_seq is None:
+                print(f"AUDIT LOG NOT VERIFIED: {result.problem}")
+                return EXIT_REFUSED
             print(
                 f"AUDIT LOG FAILED VERIFICATION at entry {result.first_bad_seq}: "
-                f"{result.problem} ({result.checked} entries before it are intact)"
+                f"{result.problem} ({result.checked} entries before it are intact; "
+                f"{result.method})"
             )
             return EXIT_REFUSED
         if not ctx.args.jsonl:
@@ -593,6 +601,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         _error(f"haltgate: invalid input: {exc}")
+        code = EXIT_USAGE
+    except AuditModeError as exc:
+        if args.debug:
+            raise
+        _error(f"haltgate: nothing changed: {exc}")
         code = EXIT_USAGE
     except StoreUnavailableError as exc:
         if args.debug:

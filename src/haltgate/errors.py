@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "AuditModeError",
     "AuthorizationError",
     "CircuitOpenError",
     "CircuitOpenException",
@@ -97,6 +98,11 @@ class AuthorizationError(HaltgateError):
 
 class StoreUnavailableError(HaltgateError):
     """The state store could not be reached within its timeout."""
+
+
+class AuditModeError(StoreUnavailableError):
+    """This writer's audit mode (keyed or not) is not the chain's: appending would break the
+    chain, so nothing is written (a trading process then fails closed)."""
 
 
 class ConfigError(HaltgateError, ValueError):

@@ -17,14 +17,19 @@ from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Any
 
 from ..audit import (
+    AUDIT_MODE_KEY,
+    HMAC_SHA256,
     AuditEntry,
     AuditVerification,
     audit_key_from_env,
+    audit_mode,
     canonical_json,
     entry_fields,
+    method_text,
     to_jsonable,
     verify_entries,
 )
+from ..errors import AuditModeError
 from ..events import BreakerEvent
 from ..values import to_flag
 
@@ -77,6 +82,18 @@ def audit_records(events: Sequence[BreakerEvent]) -> list[AuditRecord]:
         for event in events
         if not (event.kind == "reset" and str(getattr(event.state, "value", "")) == "RESETTING")
     ]
+
+
+def _mode_problem(recorded: Any, mine: str) -> str:
+    if recorded == HMAC_SHA256:
+        return (
+            "the audit chain is keyed (HMAC-SHA256) and this writer has no key: set "
+            "HALTGATE_AUDIT_KEY (appending unkeyed entries would break the chain)"
+        )
+    return (
+        f"the audit chain is {recorded!r} and this writer's is {mine!r}: refusing to append "
+        "entries that would break the chain"
+    )
 
 
 class Store(ABC):
@@ -240,8 +257,38 @@ class Store(ABC):
         return entries[-1]
 
     def verify_audit(self) -> AuditVerification:
-        """Check the whole chain; names the first altered, removed or inserted entry."""
+        """Check the whole chain; names the first altered, removed or inserted entry, and
+        says which check it made. A chain recorded as keyed is never passed by a verifier
+        without the key."""
+        recorded = self.get_value(AUDIT_MODE_KEY)
+        if recorded == HMAC_SHA256 and not self._audit_key:
+            return AuditVerification(
+                False,
+                0,
+                None,
+                "the chain is keyed (HMAC-SHA256): set HALTGATE_AUDIT_KEY to verify it",
+                method_text(None),
+            )
         return verify_entries(self.iter_audit(), self._audit_key)
+
+    def check_audit_writer(self) -> None:
+        """Raise :class:`~haltgate.AuditModeError` when this store's audit key does not
+        match the chain's recorded mode (a writer without the key on a keyed chain, or the
+        other way round): its entries would break the chain."""
+        recorded = self.get_value(AUDIT_MODE_KEY)
+        mine = audit_mode(self._audit_key)
+        if recorded is not None and recorded != mine:
+            raise AuditModeError(_mode_problem(recorded, mine))
+
+    def _audit_mode_for_append(self, recorded: Any) -> str | None:
+        """The mode to record with the first entry (``None``: already recorded and the
+        same); raises AuditModeError for a writer of the other mode."""
+        mine = audit_mode(self._audit_key)
+        if recorded is None:
+            return mine
+        if recorded != mine:
+            raise AuditModeError(_mode_problem(recorded, mine))
+        return None
 
     def export_audit_jsonl(self, fp: IO[str]) -> int:
         """Write the audit log to ``fp`` as JSON lines (one entry per line, the fields of

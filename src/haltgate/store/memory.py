@@ -8,7 +8,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from ..audit import AuditEntry, chain_entries
+from ..audit import AUDIT_MODE_KEY, AuditEntry, chain_entries
 from .base import AuditRecord, Store
 
 __all__ = ["MemoryStore"]
@@ -40,6 +40,10 @@ class MemoryStore(Store):
         audit: Sequence[AuditRecord],
     ) -> list[AuditEntry]:
         with self._lock:
+            if audit:
+                new_mode = self._audit_mode_for_append(self._values.get(AUDIT_MODE_KEY))
+                if new_mode is not None:
+                    self._values[AUDIT_MODE_KEY] = new_mode
             if snapshot is not None:
                 self._snapshots[name] = copy.deepcopy(dict(snapshot))
             added = chain_entries(self._audit[-1] if self._audit else None, audit, self._audit_key)

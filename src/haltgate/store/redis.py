@@ -28,8 +28,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ..audit import (
+    AUDIT_MODE_KEY,
     GENESIS_HASH,
     AuditEntry,
+    audit_mode,
     canonical_json,
     chain_entries,
     entry_fields,
@@ -198,6 +200,8 @@ class RedisStore(BackgroundStore):
             protocol=2,
         )
         self._origin = self.origin
+        # The audit chain's mode was checked against this writer's (see _write).
+        self._mode_recorded = False
         self._member_seq = itertools.count(1)
         self._channel = f"{namespace}:changes"
         self._write_script = self._client.register_script(_WRITE_SCRIPT)
@@ -307,6 +311,15 @@ class RedisStore(BackgroundStore):
         audit: Sequence[AuditRecord],
         value: tuple[str, str] | None = None,
     ) -> list[AuditEntry]:
+        if audit and not self._mode_recorded:
+            # The chain's mode is recorded with (just before) its first entry; SET NX makes
+            # the first writer's mode the chain's, and a writer of the other mode stops here.
+            mode_key = self._key("kv", AUDIT_MODE_KEY)
+            mine = canonical_json(audit_mode(self._audit_key))
+            self._call("record audit mode", self._client.set, mode_key, mine, nx=True)
+            recorded = self._call("read audit mode", self._client.get, mode_key)
+            self._audit_mode_for_append(None if recorded is None else json.loads(recorded))
+            self._mode_recorded = True
         if snapshot is not None:
             state = canonical_json({k: v for k, v in snapshot.items() if k != "data"})
             data = canonical_json(snapshot.get("data") or {})

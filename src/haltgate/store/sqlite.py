@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from ..audit import AuditEntry, canonical_json, chain_entries
+from ..audit import AUDIT_MODE_KEY, AuditEntry, canonical_json, chain_entries
 from ..errors import ConfigError, StoreUnavailableError
 from .background import BackgroundStore
 from .base import AuditRecord, ValueAudit, ValueUpdate
@@ -372,6 +372,13 @@ class SQLiteStore(BackgroundStore):
     ) -> list[AuditEntry]:
         if not audit:
             return []
+        mode_row = conn.execute("SELECT value FROM kv WHERE key = ?", (AUDIT_MODE_KEY,)).fetchone()
+        new_mode = self._audit_mode_for_append(json.loads(mode_row[0]) if mode_row else None)
+        if new_mode is not None:
+            conn.execute(
+                "INSERT INTO kv (key, value) VALUES (?, ?)",
+                (AUDIT_MODE_KEY, canonical_json(new_mode)),
+            )
         row = conn.execute(
             "SELECT seq, time, operator, event, breaker, payload, prev_hash, hash "
             "FROM audit ORDER BY seq DESC LIMIT 1"
