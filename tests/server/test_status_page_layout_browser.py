@@ -4,16 +4,14 @@ shown, inside the window, and works."""
 
 from __future__ import annotations
 
-import shutil
 import socket
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from browser_support import chromium, needs_browser, wait
 
 from haltgate import (
     CircuitBreakerManager,
@@ -26,8 +24,6 @@ from haltgate import (
 from haltgate.config import parse_config
 from haltgate.server import build_service, create_app
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 TOKEN = "layout-operator-token-0123456789"
 LONG_REASON = (
     "risk desk asked for a full stop while the reconciliation with the prime broker is "
@@ -35,10 +31,7 @@ LONG_REASON = (
 )
 UNBROKEN = "https://ops.example.com/incidents/" + "0123456789abcdef" * 8
 
-pytestmark = pytest.mark.skipif(
-    not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()),
-    reason="chromium and chromedriver are installed by scripts/install-system-deps.sh",
-)
+pytestmark = needs_browser
 
 
 def _free_port() -> int:
@@ -97,39 +90,12 @@ def server() -> Iterator[tuple[str, MemoryStore]]:
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    profile = tempfile.mkdtemp(prefix="haltgate-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        f"--user-data-dir={profile}",
-    ):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    try:
+    with chromium() as driver:
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def _wait(driver: Any, condition: Any, timeout: float = 15) -> Any:
-    from selenium.common.exceptions import StaleElementReferenceException
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    wait = WebDriverWait(driver, timeout, ignored_exceptions=[StaleElementReferenceException])
-    return wait.until(condition)
+    return wait(driver, condition, timeout)
 
 
 def _state(driver: Any, name: str) -> str | None:
