@@ -201,6 +201,10 @@ AUDIT_MODE_KEY = "audit_mode"
 """Where a store records its chain's mode, at its first entry: ``sha256`` or
 ``hmac-sha256``."""
 
+AUDIT_HEAD_KEY = "audit_head"
+"""Where SQLite and memory stores keep the chain's head (``{"seq", "hash"}``), written with
+every append in the same transaction (Redis keeps it under ``<namespace>:audit:head``)."""
+
 SHA256 = "sha256"
 HMAC_SHA256 = "hmac-sha256"
 

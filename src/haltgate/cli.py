@@ -311,8 +311,14 @@ def cmd_audit(ctx: Context) -> int:
                 for entry in entries:
                     print(_entry_line(entry))
             return EXIT_OK
+        if action == "head":
+            head = store.load_audit_head()
+            if head is None or head[0] == 0:
+                raise CommandError("the audit log has no head yet (no entry written)", EXIT_REFUSED)
+            print(f"{head[0]}:{head[1]}")
+            return EXIT_OK
         if action == "verify":
-            result = store.verify_audit()
+            result = store.verify_audit(expect_head=_expected_head(ctx.args.expect_head))
             if result.ok:
                 print(f"audit log OK: {result.checked} entries verified ({result.method})")
                 return EXIT_OK
@@ -337,6 +343,15 @@ def cmd_audit(ctx: Context) -> int:
         return EXIT_OK
     finally:
         store.close()
+
+
+def _expected_head(text: str | None) -> tuple[int, str] | None:
+    if text is None:
+        return None
+    seq_text, sep, digest = text.partition(":")
+    if not sep or not seq_text.isdigit() or not digest:
+        raise CommandError(f"--expect-head must be SEQ:HASH (got {text!r})", EXIT_USAGE)
+    return int(seq_text), digest
 
 
 def cmd_check_config(ctx: Context) -> int:
@@ -499,7 +514,14 @@ def build_parser() -> argparse.ArgumentParser:
     a = audit.add_parser("tail", help="the latest entries")
     a.add_argument("-n", type=int, default=20, help="how many (default 20)")
     a.add_argument("--json", action="store_true", help="one JSON object per line")
-    audit.add_parser("verify", help="check the hash chain (exit 1 if tampered)")
+    a = audit.add_parser("verify", help="check the hash chain (exit 1 if tampered)")
+    a.add_argument(
+        "--expect-head",
+        metavar="SEQ:HASH",
+        help="fail unless the log holds this entry with this hash (from 'audit head', kept "
+        "outside the host)",
+    )
+    audit.add_parser("head", help="print SEQ:HASH of the last entry, to keep outside the host")
     a = audit.add_parser("export", help="every entry")
     a.add_argument("--jsonl", action="store_true", help="JSON lines")
     a.add_argument("file", nargs="?", help="output file (default: stdout)")

@@ -8,6 +8,7 @@ change and its audit entries are written in one transaction by :meth:`Store.save
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import uuid
@@ -17,6 +18,7 @@ from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Any
 
 from ..audit import (
+    AUDIT_HEAD_KEY,
     AUDIT_MODE_KEY,
     HMAC_SHA256,
     AuditEntry,
@@ -256,10 +258,67 @@ class Store(ABC):
         )
         return entries[-1]
 
-    def verify_audit(self) -> AuditVerification:
+    def load_audit_head(self) -> tuple[int, str] | None:
+        """``(seq, hash)`` of the chain's last entry as the store's head records it (kept
+        apart from the log, written with every append), or ``None`` when none is recorded."""
+        value = self.get_value(AUDIT_HEAD_KEY)
+        if isinstance(value, dict) and isinstance(value.get("seq"), int):
+            return int(value["seq"]), str(value.get("hash", ""))
+        return None
+
+    def verify_audit(self, *, expect_head: tuple[int, str] | None = None) -> AuditVerification:
         """Check the whole chain; names the first altered, removed or inserted entry, and
         says which check it made. A chain recorded as keyed is never passed by a verifier
-        without the key."""
+        without the key. The log must end where the store's head says (a cut-off tail, an
+        emptied or shorter log is caught), and with ``expect_head`` (``(seq, hash)`` kept
+        outside the host) it must hold that entry with that hash."""
+        result = self._verify_chain()
+        if not result.ok:
+            return result
+        return self._verify_head(result, expect_head)
+
+    def _verify_head(
+        self, result: AuditVerification, expect_head: tuple[int, str] | None
+    ) -> AuditVerification:
+        last: AuditEntry | None = None
+        wanted: AuditEntry | None = None
+        for entry in self.iter_audit(max(result.checked, 1) if expect_head is None else 1):
+            last = entry
+            if expect_head is not None and entry.seq == expect_head[0]:
+                wanted = entry
+        head = self.load_audit_head()
+        last_seq = 0 if last is None else last.seq
+        if (
+            head is not None
+            and head[0] > 0
+            and (head[0] != last_seq or last is None or head[1] != last.hash)
+        ):
+            return dataclasses.replace(
+                result,
+                ok=False,
+                first_bad_seq=min(last_seq + 1, head[0]),
+                problem=f"the store's chain head is entry {head[0]} but the log ends at entry "
+                f"{last_seq}: entries were cut off, or the log was emptied or replaced",
+            )
+        if head is None and last is not None:
+            return dataclasses.replace(
+                result,
+                ok=False,
+                first_bad_seq=None,
+                problem="the store has no chain head for a log of "
+                f"{last_seq} entries: the head was removed (or the store predates it)",
+            )
+        if expect_head is not None and (wanted is None or wanted.hash != expect_head[1]):
+            return dataclasses.replace(
+                result,
+                ok=False,
+                first_bad_seq=expect_head[0],
+                problem=f"the log does not hold the expected head {expect_head[0]}:"
+                f"{expect_head[1][:16]}...: it was rewritten (or is another store's)",
+            )
+        return result
+
+    def _verify_chain(self) -> AuditVerification:
         recorded = self.get_value(AUDIT_MODE_KEY)
         if recorded == HMAC_SHA256 and not self._audit_key:
             return AuditVerification(

@@ -8,7 +8,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from ..audit import AUDIT_MODE_KEY, AuditEntry, chain_entries
+from ..audit import AUDIT_HEAD_KEY, AUDIT_MODE_KEY, AuditEntry, chain_entries
 from .base import AuditRecord, Store
 
 __all__ = ["MemoryStore"]
@@ -48,6 +48,8 @@ class MemoryStore(Store):
                 self._snapshots[name] = copy.deepcopy(dict(snapshot))
             added = chain_entries(self._audit[-1] if self._audit else None, audit, self._audit_key)
             self._audit.extend(added)
+            if added:
+                self._values[AUDIT_HEAD_KEY] = {"seq": added[-1].seq, "hash": added[-1].hash}
             return added
 
     def iter_audit(self, start_seq: int = 1) -> Iterator[AuditEntry]:

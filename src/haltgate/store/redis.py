@@ -382,6 +382,17 @@ class RedisStore(BackgroundStore):
         with self._locked():
             self._write(breaker or "", None, [record], (key, text))
 
+    def load_audit_head(self) -> tuple[int, str] | None:
+        """The head the write script keeps (``<namespace>:audit:head``, ``seq:hash``)."""
+        raw = self._call("read audit head", self._client.get, self._key("audit", "head"))
+        if not raw:
+            return None
+        seq_text, _, head_hash = str(raw).partition(":")
+        try:
+            return int(seq_text), head_hash
+        except ValueError:
+            return None
+
     def update_value(self, key: str, update: ValueUpdate) -> Any:
         """Read, update and write ``key`` atomically against every process of the
         namespace: under a short Redis mutex (``SET NX PX``, released only by its holder),

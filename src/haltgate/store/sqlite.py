@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from ..audit import AUDIT_MODE_KEY, AuditEntry, canonical_json, chain_entries
+from ..audit import AUDIT_HEAD_KEY, AUDIT_MODE_KEY, AuditEntry, canonical_json, chain_entries
 from ..errors import ConfigError, StoreUnavailableError
 from .background import BackgroundStore
 from .base import AuditRecord, ValueAudit, ValueUpdate
@@ -385,6 +385,13 @@ class SQLiteStore(BackgroundStore):
         ).fetchone()
         previous = AuditEntry(*row) if row else None
         added = chain_entries(previous, audit, self._audit_key)
+        if added:
+            head = canonical_json({"seq": added[-1].seq, "hash": added[-1].hash})
+            conn.execute(
+                "INSERT INTO kv (key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (AUDIT_HEAD_KEY, head),
+            )
         for entry in added:
             conn.execute(
                 "INSERT INTO audit (seq, time, operator, event, breaker, payload, prev_hash, "
