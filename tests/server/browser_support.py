@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import socket
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -60,3 +63,30 @@ def wait(driver: Any, condition: Any, timeout: float = 15) -> Any:
 
     waiter = WebDriverWait(driver, timeout, ignored_exceptions=[StaleElementReferenceException])
     return waiter.until(condition)
+
+
+@contextlib.contextmanager
+def served(store: Any, config: Any) -> Iterator[str]:
+    """The admin service over ``store`` on a real uvicorn on a free loopback port, in a
+    thread; yields the page's URL."""
+    import uvicorn
+
+    from haltgate.server import build_service, create_app
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    app = create_app(build_service(store, config))
+    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not uv.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        uv.should_exit = True
+        thread.join(timeout=10)

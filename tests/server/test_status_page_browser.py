@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_support import chromium, needs_browser, wait
+from browser_support import chromium, needs_browser, served, wait
 
 from haltgate import (
     CircuitBreakerManager,
@@ -21,7 +18,6 @@ from haltgate import (
     hash_key,
 )
 from haltgate.config import parse_config
-from haltgate.server import build_service, create_app
 
 TOKEN = "page-operator-token-0123456789"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
@@ -29,16 +25,8 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 pytestmark = needs_browser
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def server() -> Iterator[tuple[str, MemoryStore]]:
-    import uvicorn
-
     store = MemoryStore()
     # A trading process's breakers in the same store: daily loss tripped, order rate quiet.
     clock = ManualClock()
@@ -62,23 +50,8 @@ def server() -> Iterator[tuple[str, MemoryStore]]:
             "operators": [{"name": "alice", "token_hash": hash_key(TOKEN)}],
         }
     )
-    service = build_service(store, config)
-    port = _free_port()
-    uv = uvicorn.Server(
-        uvicorn.Config(create_app(service), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not uv.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}/", store
-    finally:
-        uv.should_exit = True
-        thread.join(timeout=10)
+    with served(store, config) as url:
+        yield url, store
 
 
 @pytest.fixture

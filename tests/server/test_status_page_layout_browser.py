@@ -4,14 +4,11 @@ shown, inside the window, and works."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from browser_support import chromium, needs_browser, wait
+from browser_support import chromium, needs_browser, served, wait
 
 from haltgate import (
     CircuitBreakerManager,
@@ -22,7 +19,6 @@ from haltgate import (
     hash_key,
 )
 from haltgate.config import parse_config
-from haltgate.server import build_service, create_app
 
 TOKEN = "layout-operator-token-0123456789"
 LONG_REASON = (
@@ -34,16 +30,8 @@ UNBROKEN = "https://ops.example.com/incidents/" + "0123456789abcdef" * 8
 pytestmark = needs_browser
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def server() -> Iterator[tuple[str, MemoryStore]]:
-    import uvicorn
-
     store = MemoryStore()
     clock = ManualClock()
     trader = CircuitBreakerManager(
@@ -68,23 +56,10 @@ def server() -> Iterator[tuple[str, MemoryStore]]:
             "operators": [{"name": "alice", "token_hash": hash_key(TOKEN)}],
         }
     )
-    service = build_service(store, config)
-    port = _free_port()
-    uv = uvicorn.Server(
-        uvicorn.Config(create_app(service), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not uv.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
     try:
-        yield f"http://127.0.0.1:{port}/", store
+        with served(store, config) as url:
+            yield url, store
     finally:
-        uv.should_exit = True
-        thread.join(timeout=10)
         trader.close()
 
 
