@@ -163,7 +163,18 @@ class SQLiteStore(BackgroundStore):
                 check_same_thread=False,
             )
             conn.execute(f"PRAGMA busy_timeout = {int(self.store_timeout * 1000)}")
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            # Switching a new file to WAL takes an exclusive lock that SQLite does not wait
+            # for (busy at once when another process is creating the same store): retry
+            # within store_timeout.
+            deadline = time.monotonic() + self.store_timeout
+            while True:
+                try:
+                    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                    break
+                except sqlite3.OperationalError as exc:
+                    if "locked" not in str(exc) or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.01)
             if str(mode).lower() != "wal":
                 raise sqlite3.OperationalError(f"could not enable WAL (journal_mode={mode})")
             conn.execute("PRAGMA synchronous = FULL")
