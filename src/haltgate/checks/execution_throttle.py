@@ -50,8 +50,9 @@ class ExecutionThrottle(OrderCheck):
 
     def window_refused(self, decision: OrderDecision, order: Order | None) -> None:
         assert order is not None
+        # The breaker's reason is the check's: status reads "execution_throttle: 4 > 3 ...".
         self.breaker._trip(
-            f"execution throttle: {decision.reason}",
+            str(decision.reason),
             {
                 "threshold": self.max_orders,
                 "observed": self.max_orders + 1,
