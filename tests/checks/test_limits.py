@@ -112,9 +112,16 @@ def test_price_collar_refuses_a_stale_or_missing_reference_price() -> None:
     assert mgr.check_order(buy(1), OrderContext(reference_price=100)) == refused(
         "stale_reference_price", "price_collar", "reference price 100 has no time (SPY)"
     )
-    # A price time ahead of the clock (another host's clock) counts as fresh.
-    ahead = OrderContext(reference_price=100, price_time=clock.now() + timedelta(seconds=30))
+    # A price time a little ahead of the clock (another host's clock) passes; further ahead
+    # than the allowed age, one of the clocks is wrong (a wall clock stepped back): refused.
+    ahead = OrderContext(reference_price=100, price_time=clock.now() + timedelta(seconds=5))
     assert mgr.check_order(buy(1), ahead).allowed
+    ahead = OrderContext(reference_price=100, price_time=clock.now() + timedelta(seconds=30))
+    assert mgr.check_order(buy(1), ahead) == refused(
+        "stale_reference_price",
+        "price_collar",
+        "reference price time is 30s ahead of the clock > 5s (SPY)",
+    )
     assert mgr.admit_order(order=buy(1), context=ctx) == [
         "price_collar: reference price is 5.5s old > 5s (SPY)"
     ]

@@ -212,3 +212,17 @@ def test_local_keyed_window_memory_stays_bounded() -> None:
         token = window.reserve(("SPY", i), clock.monotonic(), 1)
         assert token is not None
     assert len(window) <= 256  # about 100 keys live in any 1 s window, swept as it doubles
+
+
+def test_a_raising_key_function_gives_back_every_slot() -> None:
+    class Broken(DuplicateOrder):
+        name = "broken"
+
+        def window_key(self, order: object) -> object:
+            raise RuntimeError("bug in a user's check")
+
+    mgr, _ = manager(ExecutionThrottle(5, 60), Broken(60), breakers=[OrderRateCircuitBreaker(5)])
+    with pytest.raises(RuntimeError):
+        mgr.admit_order(order=buy(1))
+    assert slots(mgr, "execution_throttle", ("SPY", "BUY")) == 0
+    assert mgr.get_breaker("order_rate").get_order_count() == 0  # type: ignore[union-attr]

@@ -22,8 +22,9 @@ class PriceCollar(OrderCheck):
     whose limit is below ``reference * (1 - max_deviation)`` (exactly at the bound
     passes): deny code ``price_collar``. Any order (market orders too) is refused with
     ``stale_reference_price`` when the context has no reference price, a price without a
-    time, or one older than ``max_price_age_seconds`` (exactly that age passes; a price
-    time ahead of the clock counts as fresh). Reducing orders are exempt from both."""
+    time, or one older than ``max_price_age_seconds`` (exactly that age passes), or a price
+    time further ahead of the clock than that age (a clock is wrong: its age is unknown; a
+    small skew passes). Reducing orders are exempt from both."""
 
     name = "price_collar"
     exempts_reducing = True
@@ -51,10 +52,19 @@ class PriceCollar(OrderCheck):
             )
         if now is None:  # judged outside a manager: the system's wall time
             now = datetime.now(UTC)
-        if now - when > self._max_age:
-            age = (now - when).total_seconds()
+        age = now - when
+        if age > self._max_age:
             return self.refuse(
-                f"reference price is {age:g}s old > {self.max_price_age_seconds:g}s ({symbol})",
+                f"reference price is {age.total_seconds():g}s old > "
+                f"{self.max_price_age_seconds:g}s ({symbol})",
+                "stale_reference_price",
+            )
+        if age < -self._max_age:
+            # The price claims to come from the future by more than the allowed age: one of
+            # the clocks is wrong (a wall clock stepped back), so its age is unknown.
+            return self.refuse(
+                f"reference price time is {-age.total_seconds():g}s ahead of the clock > "
+                f"{self.max_price_age_seconds:g}s ({symbol})",
                 "stale_reference_price",
             )
         limit = order.limit_price

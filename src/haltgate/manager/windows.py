@@ -65,8 +65,8 @@ def admit_to_windows(
         locks.append(checks_lock)
     for lock in locks:
         lock.acquire()
+    tokens: list[tuple[KeyedWindow, object]] = []
     try:
-        tokens = []
         for index, (window, limit, key_of) in enumerate(checks):
             key = key_of(order)
             token = window.reserve(key, now, limit)
@@ -81,6 +81,12 @@ def admit_to_windows(
         if refused is not _ADMITTED:
             for window, token in tokens:
                 window.cancel(token, now)
+    except BaseException:
+        # A check's key function (user code in a subclass) raised: the order is not
+        # admitted, so the slots it already holds are given back before the locks are.
+        for window, token in tokens:
+            window.cancel(token, now)
+        raise
     finally:
         for lock in reversed(locks):
             lock.release()
