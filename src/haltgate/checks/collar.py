@@ -34,6 +34,7 @@ class PriceCollar(OrderCheck):
         self.max_deviation = to_fraction(max_deviation, "max_deviation")
         self.max_price_age_seconds = to_seconds(max_price_age_seconds, "max_price_age_seconds")
         self._max_age = timedelta(seconds=self.max_price_age_seconds)
+        self._max_ahead = -self._max_age
         self._up = DECIMAL_CONTEXT.add(_ONE, self.max_deviation)
         self._down = DECIMAL_CONTEXT.subtract(_ONE, self.max_deviation)
 
@@ -59,7 +60,7 @@ class PriceCollar(OrderCheck):
                 f"{self.max_price_age_seconds:g}s ({symbol})",
                 "stale_reference_price",
             )
-        if age < -self._max_age:
+        if age < self._max_ahead:
             # The price claims to come from the future by more than the allowed age: one of
             # the clocks is wrong (a wall clock stepped back), so its age is unknown.
             return self.refuse(

@@ -37,7 +37,8 @@ class MaxOrderNotional(OrderCheck):
         if price is None:
             return self.refuse(f"no price to value the order ({order.symbol})")
         notional = _multiply(order.quantity, price)
-        limit = self.per_symbol.get(order.symbol, self.max_notional)
+        per_symbol = self.per_symbol
+        limit = per_symbol.get(order.symbol, self.max_notional) if per_symbol else self.max_notional
         if notional > limit:
             return self.refuse(
                 f"{fmt(notional)} > {fmt(limit)} "

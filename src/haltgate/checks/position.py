@@ -81,7 +81,10 @@ class MaxPosition(OrderCheck):
     def _judge(
         self, order: Order, context: OrderContext, now: datetime | None
     ) -> OrderDecision | None:
-        max_quantity, max_notional = self.per_symbol.get(order.symbol, self._default)
+        per_symbol = self.per_symbol
+        max_quantity, max_notional = (
+            per_symbol.get(order.symbol, self._default) if per_symbol else self._default
+        )
         after = position_after(order, context)
         size = after.copy_abs()
         if max_quantity is not None and size > max_quantity:

@@ -28,7 +28,8 @@ class MaxOrderQuantity(OrderCheck):
     def _judge(
         self, order: Order, context: OrderContext, now: datetime | None
     ) -> OrderDecision | None:
-        limit = self.per_symbol.get(order.symbol, self.max_quantity)
+        per_symbol = self.per_symbol
+        limit = per_symbol.get(order.symbol, self.max_quantity) if per_symbol else self.max_quantity
         if order.quantity > limit:
             return self.refuse(f"{fmt(order.quantity)} > {fmt(limit)} ({order.symbol})")
         return None

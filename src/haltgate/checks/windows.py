@@ -80,7 +80,9 @@ class LocalKeyedWindow:
         return counter
 
     def reserve(self, key: Hashable, now: float, limit: int) -> object | None:
-        counter = self._counter(key, now)
+        counter = self._counters.get(key)
+        if counter is None:
+            counter = self._counter(key, now)
         return counter if counter.try_add(now, limit) else None
 
     def cancel(self, token: object, now: float) -> None:
