@@ -166,3 +166,15 @@ def test_a_burst_of_trips_shares_a_label_that_counts_them(
     assert sum(e.kind == "tripped" for e in result.events) == 30
     _, ax = _figure(result, tmp_path, monkeypatch)
     assert [text.get_text() for text in ax.texts] == ["order_rate x30 from 2024-03-01"]
+
+
+def test_within_a_few_days_a_label_gives_the_time_of_day(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = "timestamp,portfolio_value\n2024-03-01T10:00,100000\n2024-03-01T10:01,80000\n"
+    result = replay_rows(read_rows(io.StringIO(text)), keep_series=True)
+    _, ax = _figure(result, tmp_path, monkeypatch)
+    assert sorted(t.get_text() for t in ax.texts) == [
+        "daily_loss 03-01 10:01",
+        "drawdown 03-01 10:01",
+    ]

@@ -295,3 +295,16 @@ def test_record_times_passes_the_rows_through_and_keeps_their_times() -> None:
     recorded: list[float] = []
     replay_rows(record_times(read_rows(io.StringIO(text)), recorded))
     assert recorded == [row[2] for row in read_rows(io.StringIO(text))]
+
+
+def test_a_calendar_that_cannot_place_a_row_is_reported_not_raised() -> None:
+    from haltgate.errors import InvalidInputError
+    from haltgate.replay.sparsity import sparse_rows
+
+    class Refusing:
+        def session_start(self, now: datetime) -> datetime:
+            raise InvalidInputError("now", now, "outside the dates this calendar knows")
+
+    breaker = DailyLossCircuitBreaker(max_daily_loss=100, calendar=Refusing())
+    (found,) = sparse_rows(_times(0, 1), [breaker])
+    assert found.message.startswith("sessions of daily_loss not checked: ")

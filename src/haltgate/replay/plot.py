@@ -83,8 +83,14 @@ def _label_trips(ax: Any, fig: Any, trips: list[Any], trip_x: Any, trip_y: Any, 
     when even that cannot fit (hundreds of trips), no text is drawn: the markers' colours
     and the legend still say whose each trip is.
     """
-    left, right = (float(px.min()), float(px.max())) if len(px) else (0.0, 1.0)
+    import numpy as np
+
+    span = np.concatenate([px, trip_x])  # the series, or the trips alone when none is kept
+    left, right = float(span.min()), float(span.max())
     unit = ((right - left) or 1.0) / (float(fig.get_figwidth()) * 72 * 0.88)  # x per point
+
+    # Dates name a trip over a long series; within a few days the time of day does.
+    stamp = "%Y-%m-%d" if right - left >= 3 else "%m-%d %H:%M"
 
     def width(text: str) -> float:  # estimated from the length and the font
         return (len(text) * _LABEL_FONT * 0.62 + 6) * unit
@@ -107,11 +113,8 @@ def _label_trips(ax: Any, fig: Any, trips: list[Any], trip_x: Any, trip_y: Any, 
             first = trips[group[0]]
             text = first.breaker if len(group) == 1 else f"{first.breaker} x{len(group)}"
             if dated:
-                text += (
-                    f" {first.timestamp:%Y-%m-%d}"
-                    if len(group) == 1
-                    else (f" from {first.timestamp:%Y-%m-%d}")
-                )
+                when = first.timestamp.astimezone(UTC).strftime(stamp)
+                text += f" {when}" if len(group) == 1 else f" from {when}"
             texts.append(text)
         widths = [width(t) for t in texts]
         # A label near an edge is moved inwards; its line still reaches the marker.

@@ -25,6 +25,7 @@ from itertools import islice
 
 from ..breakers import BaseCircuitBreaker, DailyLossCircuitBreaker, DrawdownCircuitBreaker
 from ..calendars import SessionTracker, TradingCalendar
+from ..errors import HaltgateError
 from .rows import Row
 
 __all__ = ["SparseRows", "median_spacing", "record_times", "sparse_rows"]
@@ -135,12 +136,20 @@ def sparse_rows(times: Sequence[float], breakers: Iterable[BaseCircuitBreaker]) 
                     )
                 )
         elif isinstance(breaker, DailyLossCircuitBreaker) and len(times):
-            sizes = list(_session_sizes(times, breaker.calendar))
+            calendar = breaker.calendar
+            describe = getattr(calendar, "describe", None)
+            name = describe() if callable(describe) else repr(calendar)
+            try:
+                sizes = list(_session_sizes(times, calendar))
+            except HaltgateError as exc:
+                # A calendar that cannot place a row (outside what it knows): say so
+                # rather than fail the replay over a warning.
+                found.append(
+                    SparseRows(breaker.name, f"sessions of {breaker.name} not checked: {exc}")
+                )
+                continue
             single = sum(1 for n in sizes if n == 1)
             if 2 * single >= len(sizes):
-                calendar = breaker.calendar
-                describe = getattr(calendar, "describe", None)
-                name = describe() if callable(describe) else repr(calendar)
                 found.append(
                     SparseRows(
                         breaker.name,
