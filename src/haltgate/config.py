@@ -47,6 +47,7 @@ __all__ = [
     "KillSwitchConfig",
     "OperatorConfig",
     "ServerConfig",
+    "breaker_settings",
     "load_config",
     "parse_config",
     "store_settings",
@@ -395,16 +396,7 @@ def _parse_breaker(index: int, raw: Any, default_calendar: str | None) -> Breake
         )
     kind = kind.strip().lower()
     name = _string(table.get("name", kind), f"{path}.name")
-    cls = BREAKER_CLASSES[kind]
-    params = (
-        {
-            p.name
-            for p in inspect.signature(cls.__init__).parameters.values()
-            if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-        }
-        - _NOT_CONFIGURABLE
-        - {"name"}
-    )
+    params = set(_configurable(BREAKER_CLASSES[kind]))
     kwargs: dict[str, Any] = {}
     for key, value in table.items():
         if key in ("type", "name"):
@@ -420,6 +412,43 @@ def _parse_breaker(index: int, raw: Any, default_calendar: str | None) -> Breake
     spec = BreakerSpec(index, kind, name, kwargs)
     spec.build()  # validates every parameter now, with the field's path
     return spec
+
+
+def _configurable(cls: type) -> list[str]:
+    """The constructor parameters of ``cls`` a file may set (besides ``type`` and ``name``),
+    in the constructor's order."""
+    try:
+        parameters = inspect.signature(cls.__init__).parameters.values()  # type: ignore[misc]
+    except (TypeError, ValueError):
+        return []
+    return [
+        p.name
+        for p in parameters
+        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        and p.name not in _NOT_CONFIGURABLE
+        and p.name != "name"
+    ]
+
+
+def breaker_settings(breaker: BaseCircuitBreaker) -> dict[str, Any]:
+    """What ``breaker`` runs with, in the spelling of a ``[[breakers]]`` entry.
+
+    Each parameter a file may set for the breaker's class, read back from the breaker
+    itself (haltgate's breakers keep each one as an attribute of the same name), so what
+    is shown is what is in effect, whether it came from a file or from code. Unset
+    options (``None``) are left out; a calendar is given by its config spelling; numbers
+    keep the form the breaker holds (``Decimal('0.10')`` stays ``0.10``).
+    """
+    settings: dict[str, Any] = {}
+    for key in _configurable(type(breaker)):
+        value = getattr(breaker, key, None)
+        if value is None:
+            continue
+        describe = getattr(value, "describe", None)
+        if isinstance(value, TradingCalendar) and callable(describe):
+            value = describe()
+        settings[key] = value
+    return settings
 
 
 def _parse_engine(raw: Any) -> dict[str, Any]:

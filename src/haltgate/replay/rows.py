@@ -6,6 +6,8 @@ import csv
 import math
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
 
 from ..errors import HaltgateError
 
@@ -27,6 +29,12 @@ def row_time(row: Row) -> datetime:
     """The row's aware UTC time."""
     when = row[1]
     return when if when is not None else datetime.fromtimestamp(row[2], UTC)
+
+
+def open_csv(path: str | Path) -> TextIO:
+    """Open a replay CSV for :func:`read_rows` (``utf-8-sig``: spreadsheets often start a
+    CSV with a byte-order mark; ``newline=""`` as the csv module needs)."""
+    return open(path, newline="", encoding="utf-8-sig")
 
 
 def _parse_count(text: str, column: str, line: int) -> int:
