@@ -269,6 +269,22 @@ def test_a_check_that_raises_is_a_rejection() -> None:
     assert auth.in_flight == 0
 
 
+def test_after_close_unknown_tokens_are_refused_and_known_ones_still_answer() -> None:
+    verify = Verifier()
+    auth = _auth(verify)
+
+    async def scenario() -> None:
+        assert await auth.authenticate("alice-token", "127.0.0.1") == ALICE
+        auth.close()
+        calls = len(verify.calls)
+        with pytest.raises(TokenCheckRefused):
+            await auth.authenticate("bob-token", "127.0.0.1")
+        assert await auth.authenticate("alice-token", "127.0.0.1") == ALICE
+        assert len(verify.calls) == calls and auth.in_flight == 0
+
+    _run(scenario)
+
+
 @pytest.mark.parametrize(
     ("client", "key"),
     [

@@ -53,7 +53,16 @@ from ..values import to_seconds
 if TYPE_CHECKING:
     from ..config import OperatorConfig
 
-__all__ = ["Outcome", "TokenAuthenticator", "TokenCheckRefused", "client_key"]
+__all__ = [
+    "FAILURE_LIMIT",
+    "FAILURE_WINDOW",
+    "MAX_CONCURRENT",
+    "MAX_WAITING",
+    "Outcome",
+    "TokenAuthenticator",
+    "TokenCheckRefused",
+    "client_key",
+]
 
 logger = logging.getLogger("haltgate.server")
 
@@ -62,6 +71,15 @@ Outcome = Literal["cached", "verified", "rejected", "throttled_client", "throttl
 ``haltgate_token_checks_total``): known from the cache, verified by scrypt, rejected as
 unknown, refused unchecked because the client is over its failure limit, or because the
 check queue is full."""
+
+MAX_CONCURRENT = 1
+"""Token checks that run at once by default (each needs 16 MiB with the default hash)."""
+MAX_WAITING = 4
+"""Token checks that may wait for a thread by default; one more is refused at once."""
+FAILURE_LIMIT = 10
+"""Checks that did not verify, per client and window, by default."""
+FAILURE_WINDOW = 60.0
+"""The default window of :data:`FAILURE_LIMIT`, in seconds."""
 
 _LOG_EVERY = 10.0  # seconds between two token_check_throttled log lines of one reason
 
@@ -117,10 +135,10 @@ class TokenAuthenticator:
         operators: Iterable[OperatorConfig] = (),
         *,
         clock: Clock | None = None,
-        max_concurrent: int = 1,
-        max_waiting: int = 4,
-        failure_limit: int = 10,
-        failure_window: float = 60.0,
+        max_concurrent: int = MAX_CONCURRENT,
+        max_waiting: int = MAX_WAITING,
+        failure_limit: int = FAILURE_LIMIT,
+        failure_window: float = FAILURE_WINDOW,
         verify: Callable[[str, str], bool] | None = None,
         on_outcome: Callable[[Outcome], None] | None = None,
         max_cached: int = 1024,
@@ -156,6 +174,7 @@ class TokenAuthenticator:
         self._failures: dict[str, deque[float]] = {}
         self._in_flight = 0
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._closed = False
         self._logged: dict[str, tuple[float, int]] = {}
         self.set_operators(operators)
 
@@ -181,8 +200,11 @@ class TokenAuthenticator:
         return self._in_flight
 
     def close(self) -> None:
-        """Stop the check threads (checks already queued still finish)."""
-        executor, self._executor = self._executor, None
+        """Stop the check threads (checks already queued still finish); from now on an
+        unknown token is refused unchecked (known tokens still answer)."""
+        with self._lock:
+            self._closed = True
+            executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=False)
 
@@ -241,7 +263,7 @@ class TokenAuthenticator:
                 if len(window) >= self.failure_limit:
                     wait = window[0] + self.failure_window - now
                     refused = TokenCheckRefused("client_limit", max(1, math.ceil(wait)))
-                elif self._in_flight >= self.max_concurrent + self.max_waiting:
+                elif self._closed or self._in_flight >= self.max_concurrent + self.max_waiting:
                     refused = TokenCheckRefused("busy", 1)
                 else:
                     window.append(now)  # counted as a failure until the token verifies
@@ -260,10 +282,10 @@ class TokenAuthenticator:
             raise refused
         try:
             return executor.submit(self._check, token, digest, key, now, generation, operators)
-        except RuntimeError:  # the pool was shut down: the server is stopping
+        except RuntimeError:  # closed meanwhile: the server is stopping
             with self._lock:
                 self._in_flight -= 1
-            raise
+            raise TokenCheckRefused("busy", 1) from None
 
     def _pool(self) -> concurrent.futures.ThreadPoolExecutor:
         if self._executor is None:
