@@ -96,7 +96,10 @@ class TokenCheckRefused(Exception):
             message = "too many unknown tokens from this client: try again later"
         else:
             message = "too many token checks in progress: try again later"
-        super().__init__(f"{message} (Retry-After: {retry_after} s)")
+        # Said to whoever is refused, maybe an operator in a hurry: the CLI needs no server.
+        super().__init__(
+            f"{message} (Retry-After: {retry_after} s); `haltgate halt` works without the server"
+        )
 
 
 def client_key(client: str | None) -> str:
