@@ -4,6 +4,8 @@ a per-client failure limit on a ManualClock, and the server's 401/429 built on i
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -15,7 +17,12 @@ from starlette.testclient import TestClient
 from haltgate import InvalidInputError, InvalidTypeError, ManualClock, MemoryStore, hash_key
 from haltgate.config import OperatorConfig, parse_config
 from haltgate.server import build_service, create_app
-from haltgate.server.auth import TokenAuthenticator, TokenCheckRefused, client_key
+from haltgate.server.auth import (
+    CHECK_NICENESS,
+    TokenAuthenticator,
+    TokenCheckRefused,
+    client_key,
+)
 
 
 def _hash(token: str) -> str:
@@ -267,6 +274,22 @@ def test_a_check_that_raises_is_a_rejection() -> None:
     auth = TokenAuthenticator([ALICE], verify=broken)
     assert _run(lambda: auth.authenticate("alice-token", "127.0.0.1")) is None
     assert auth.in_flight == 0
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux's")
+def test_checks_run_in_a_thread_of_lower_cpu_priority_than_the_server() -> None:
+    seen: list[int] = []
+
+    def verify(token: str, token_hash: str) -> bool:
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        return False
+
+    auth = TokenAuthenticator([ALICE], verify=verify)
+    assert _run(lambda: auth.authenticate("x", "127.0.0.1")) is None
+    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    assert seen == [min(19, mine + CHECK_NICENESS)]
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine  # ours unchanged
+    auth.close()
 
 
 def test_after_close_unknown_tokens_are_refused_and_known_ones_still_answer() -> None:
