@@ -1,11 +1,13 @@
 """A flood of unknown bearer tokens, for ``test_token_flood.py`` (run as a script).
 
-``python token_flood_client.py PORT CLIENTS one|spread``: CLIENTS threads, each with its own
-keep-alive connection, POST ``/api/halt`` with a fresh random token, over and over. With
-``one`` they all come from 127.0.0.1 (like an operator on the same machine); with ``spread``
-each thread binds its own loopback source address (127.0.0.2, 127.0.0.3, ...), so the
-server sees CLIENTS different clients. Prints ``ready`` once every thread has had an
-answer, then floods until its stdin closes, then prints the count of each status as JSON.
+``python token_flood_client.py PORT CLIENTS one|forged|spread``: CLIENTS threads, each with
+its own keep-alive connection, POST ``/api/halt`` with a fresh random token, over and over.
+With ``one`` they all come from 127.0.0.1 (like an operator on the same machine); ``forged``
+is the same with a random ``X-Forwarded-For`` on every request (the server must not believe
+it); with ``spread`` each thread binds its own loopback source address (127.0.0.2,
+127.0.0.3, ...), so the server sees CLIENTS different clients. Prints ``ready`` once every
+thread has had an answer, then floods until its stdin closes, then prints the count of each
+status as JSON.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ def main() -> None:
     answered = threading.Semaphore(0)
 
     def flood(index: int) -> None:
-        source = ("127.0.0.1" if mode == "one" else f"127.0.{index // 250}.{2 + index % 250}", 0)
+        spread = mode == "spread"
+        source = (f"127.0.{index // 250}.{2 + index % 250}" if spread else "127.0.0.1", 0)
         local: Counter[str] = Counter()
         conn: http.client.HTTPConnection | None = None
         first = True
@@ -40,6 +43,9 @@ def main() -> None:
                     )
                 token = secrets.token_urlsafe(32)
                 headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+                if mode == "forged":
+                    forged = ".".join(str(secrets.randbelow(256)) for _ in range(4))
+                    headers["X-Forwarded-For"] = forged
                 conn.request("POST", "/api/halt", BODY, headers)
                 response = conn.getresponse()
                 response.read()

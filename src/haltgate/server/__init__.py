@@ -83,7 +83,16 @@ def serve(ctx: Any) -> int:
         print("warning: status is readable without a token on a network address", file=sys.stderr)
     print(f"haltgate admin on http://{bind}:{port}/", file=sys.stderr)
     try:
-        uvicorn.run(create_app(service), host=bind, port=port, log_level="warning")
+        # proxy_headers=False: the client is the TCP peer. uvicorn otherwise believes
+        # X-Forwarded-For from 127.0.0.1, so a local flood could name a new client with each
+        # request and never reach its failure limit.
+        uvicorn.run(
+            create_app(service),
+            host=bind,
+            port=port,
+            log_level="warning",
+            proxy_headers=False,
+        )
     finally:
         service.authenticator.close()
         service.manager.close()
