@@ -12,7 +12,8 @@ halt needs. :class:`TokenAuthenticator` bounds that cost:
   :meth:`TokenAuthenticator.set_operators` drops the entries of an operator that was removed
   or whose hash changed, and a check that was running meanwhile caches nothing.
 - **Bounded checks.** Other tokens are checked in a pool of ``max_concurrent`` threads of
-  its own (never the event loop, never the threads halt and reset run in), behind at most
+  its own (never the event loop, never the threads halt and reset run in; on Linux at nice
+  +:data:`CHECK_NICENESS`), behind at most
   ``max_waiting`` queued checks; beyond that a token is refused at once, unchecked
   (:class:`TokenCheckRefused`, answered 429 with ``Retry-After``). Memory is bounded by
   ``max_concurrent`` scrypts, whatever the flood.
@@ -26,7 +27,9 @@ halt needs. :class:`TokenAuthenticator` bounds that cost:
   set of digests, without a check and without counting another failure (a status page
   polling with a mistyped token costs one check, not one every two seconds).
 
-The failure window runs on an injectable :class:`~haltgate.Clock` (``monotonic()``).
+The failure window runs on an injectable :class:`~haltgate.Clock` (``monotonic()``). The
+HTTP layer (:class:`haltgate.server.app.AdminService`) answers 401 and 429 after
+``REFUSAL_DELAY``, and takes the client from the connection, never from a header.
 Standard library only: importing it needs no extra.
 """
 
