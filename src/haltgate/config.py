@@ -12,7 +12,7 @@ import hashlib
 import inspect
 import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,7 @@ __all__ = [
     "OperatorConfig",
     "ServerConfig",
     "breaker_settings",
+    "find_operator",
     "load_config",
     "parse_config",
     "store_settings",
@@ -253,15 +254,29 @@ class HaltgateConfig:
         return CircuitBreakerManager(breakers=self.build_breakers(clock), store=store, clock=clock)
 
     def operator_for_token(self, token: str) -> OperatorConfig | None:
-        """The operator whose token hash matches ``token``, or ``None``."""
-        from .keys import verify_key
+        """The operator whose token hash matches ``token``, or ``None`` (one scrypt per
+        operator: the admin server checks tokens through its bounded
+        :class:`~haltgate.server.auth.TokenAuthenticator` instead)."""
+        return find_operator(self.operators, token)
 
-        found = None
-        for operator in self.operators:
-            # Check every hash so the time taken does not tell which operator matched.
-            if verify_key(token, operator.token_hash) and found is None:
-                found = operator
-        return found
+
+def find_operator(
+    operators: Iterable[OperatorConfig],
+    token: str,
+    verify: Callable[[str, str], bool] | None = None,
+) -> OperatorConfig | None:
+    """The first of ``operators`` whose token hash matches ``token``, or ``None``.
+
+    ``verify(token, token_hash)`` defaults to :func:`haltgate.keys.verify_key`. Every hash
+    is checked, so the time taken does not tell which operator matched."""
+    from .keys import verify_key
+
+    check = verify if verify is not None else verify_key
+    found = None
+    for operator in operators:
+        if check(token, operator.token_hash) and found is None:
+            found = operator
+    return found
 
 
 def record_config_load(
