@@ -12,7 +12,7 @@ import hashlib
 import inspect
 import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,8 @@ __all__ = [
     "KillSwitchConfig",
     "OperatorConfig",
     "ServerConfig",
+    "breaker_settings",
+    "find_operator",
     "load_config",
     "parse_config",
     "store_settings",
@@ -252,15 +254,29 @@ class HaltgateConfig:
         return CircuitBreakerManager(breakers=self.build_breakers(clock), store=store, clock=clock)
 
     def operator_for_token(self, token: str) -> OperatorConfig | None:
-        """The operator whose token hash matches ``token``, or ``None``."""
-        from .keys import verify_key
+        """The operator whose token hash matches ``token``, or ``None`` (one scrypt per
+        operator: the admin server checks tokens through its bounded
+        :class:`~haltgate.server.auth.TokenAuthenticator` instead)."""
+        return find_operator(self.operators, token)
 
-        found = None
-        for operator in self.operators:
-            # Check every hash so the time taken does not tell which operator matched.
-            if verify_key(token, operator.token_hash) and found is None:
-                found = operator
-        return found
+
+def find_operator(
+    operators: Iterable[OperatorConfig],
+    token: str,
+    verify: Callable[[str, str], bool] | None = None,
+) -> OperatorConfig | None:
+    """The first of ``operators`` whose token hash matches ``token``, or ``None``.
+
+    ``verify(token, token_hash)`` defaults to :func:`haltgate.keys.verify_key`. Every hash
+    is checked, so the time taken does not tell which operator matched."""
+    from .keys import verify_key
+
+    check = verify if verify is not None else verify_key
+    found = None
+    for operator in operators:
+        if check(token, operator.token_hash) and found is None:
+            found = operator
+    return found
 
 
 def record_config_load(
@@ -395,16 +411,7 @@ def _parse_breaker(index: int, raw: Any, default_calendar: str | None) -> Breake
         )
     kind = kind.strip().lower()
     name = _string(table.get("name", kind), f"{path}.name")
-    cls = BREAKER_CLASSES[kind]
-    params = (
-        {
-            p.name
-            for p in inspect.signature(cls.__init__).parameters.values()
-            if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-        }
-        - _NOT_CONFIGURABLE
-        - {"name"}
-    )
+    params = set(_configurable(BREAKER_CLASSES[kind]))
     kwargs: dict[str, Any] = {}
     for key, value in table.items():
         if key in ("type", "name"):
@@ -420,6 +427,43 @@ def _parse_breaker(index: int, raw: Any, default_calendar: str | None) -> Breake
     spec = BreakerSpec(index, kind, name, kwargs)
     spec.build()  # validates every parameter now, with the field's path
     return spec
+
+
+def _configurable(cls: type) -> list[str]:
+    """The constructor parameters of ``cls`` a file may set (besides ``type`` and ``name``),
+    in the constructor's order."""
+    try:
+        parameters = inspect.signature(cls.__init__).parameters.values()  # type: ignore[misc]
+    except (TypeError, ValueError):
+        return []
+    return [
+        p.name
+        for p in parameters
+        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        and p.name not in _NOT_CONFIGURABLE
+        and p.name != "name"
+    ]
+
+
+def breaker_settings(breaker: BaseCircuitBreaker) -> dict[str, Any]:
+    """What ``breaker`` runs with, in the spelling of a ``[[breakers]]`` entry.
+
+    Each parameter a file may set for the breaker's class, read back from the breaker
+    itself (haltgate's breakers keep each one as an attribute of the same name), so what
+    is shown is what is in effect, whether it came from a file or from code. Unset
+    options (``None``) are left out; a calendar is given by its config spelling; numbers
+    keep the form the breaker holds (``Decimal('0.10')`` stays ``0.10``).
+    """
+    settings: dict[str, Any] = {}
+    for key in _configurable(type(breaker)):
+        value = getattr(breaker, key, None)
+        if value is None:
+            continue
+        describe = getattr(value, "describe", None)
+        if isinstance(value, TradingCalendar) and callable(describe):
+            value = describe()
+        settings[key] = value
+    return settings
 
 
 def _parse_engine(raw: Any) -> dict[str, Any]:

@@ -15,6 +15,9 @@ Exposed series:
 - ``haltgate_breaker_tripped{breaker}`` (1 while tripped or halted)
 - ``haltgate_breaker_trips_total{breaker,kind}`` (``kind`` = tripped | halted)
 - ``haltgate_orders_total{outcome}`` (``outcome`` = admitted | refused)
+- ``haltgate_token_checks_total{outcome}`` (the admin server's bearer-token checks:
+  ``outcome`` = cached | verified | rejected | throttled_client | throttled_busy, see
+  :data:`haltgate.server.auth.Outcome`)
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from .manager import CircuitBreakerManager
 __all__ = ["HaltgateMetrics", "render_latest"]
 
 _STATES = ("NORMAL", "TRIPPED", "MANUALLY_HALTED", "RESETTING")
+_TOKEN_OUTCOMES = ("cached", "verified", "rejected", "throttled_client", "throttled_busy")
 
 
 def _prometheus() -> Any:
@@ -101,6 +105,14 @@ class HaltgateMetrics:
         # Both label values exist from the start, so rate() works before the first refusal.
         self.orders.labels(outcome="admitted")
         self.orders.labels(outcome="refused")
+        self.token_checks = prom.Counter(
+            "haltgate_token_checks",
+            "Bearer-token checks of the admin server, by outcome",
+            ["outcome"],
+            registry=registry,
+        )
+        for outcome in _TOKEN_OUTCOMES:
+            self.token_checks.labels(outcome=outcome)
         registry.register(_StateCollector(manager))
         manager.add_listener(self._on_event)
         self._instrumented = False
@@ -110,6 +122,11 @@ class HaltgateMetrics:
             self.trips.labels(breaker=event.breaker_name, kind=str(event.kind)).inc()
         elif event.kind is EventKind.ORDER_REFUSED and event.breaker_name == "manager":
             self.orders.labels(outcome="refused").inc()
+
+    def observe_token_check(self, outcome: str) -> None:
+        """Count one bearer-token check of the admin server (``outcome``: one of
+        ``cached``, ``verified``, ``rejected``, ``throttled_client``, ``throttled_busy``)."""
+        self.token_checks.labels(outcome=outcome).inc()
 
     def observe_admitted(self, count: int = 1) -> None:
         """Count orders admitted by a gate other than ``manager.record_order``."""

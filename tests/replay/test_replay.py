@@ -181,7 +181,7 @@ def test_fast_path_gives_exactly_the_reference_events(seed: int, setup: int) -> 
 def test_fast_path_is_exact_across_look_ahead_blocks(
     block: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import haltgate.replay as replay
+    import haltgate.replay.run as replay
 
     monkeypatch.setattr(replay, "_BLOCK", block)
     text = _random_series(9, 1500)

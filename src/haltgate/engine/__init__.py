@@ -5,13 +5,14 @@ from __future__ import annotations
 from ..gate import OrderGate, guard
 from ..orders import Order, OrderRefusedError, OrderSide, OrderStatus, OrderType
 from .data import Bar, DataPortal, parse_timestamp
-from .live import ON_TRIP_MODES, LiveTradingEngine, TradingContext
+from .live import ON_TRIP_MODES, BarClock, LiveTradingEngine, TradingContext
 from .paper import Fill, PaperBroker
 from .protocols import BrokerAdapter, Strategy
 
 __all__ = [
     "ON_TRIP_MODES",
     "Bar",
+    "BarClock",
     "BrokerAdapter",
     "DataPortal",
     "Fill",

@@ -1,13 +1,17 @@
 """Bars and the data portal: where the engine and the paper broker get prices.
 
 A :class:`DataPortal` reads bars from a CSV file or from any iterable (or async iterable)
-of :class:`Bar` objects or mappings, and remembers the latest bar of each symbol.
+of :class:`Bar` objects or mappings, and remembers the latest bar of each symbol. It also
+says whether its bars are historical (a CSV file or a sync iterable that has bars) or a live
+feed (an async iterable, or no bars of its own): the engine lets historical bars drive its
+clock (see :class:`~haltgate.engine.live.LiveTradingEngine`).
 """
 
 from __future__ import annotations
 
 import csv
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
+import itertools
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -126,6 +130,14 @@ class DataPortal:
     :meth:`from_csv` for a file. Iterating the portal (``for`` or ``async for``) yields
     validated bars and records each one as the symbol's current bar before yielding it.
     Bars without a symbol get ``symbol`` (default ``"ASSET"``).
+
+    ``historical`` says whether the bars are history (their timestamps are the time to run
+    on) or a live feed (the system clock is the time). By default (``None``) a CSV file and
+    a sync iterable that yields at least one bar are historical; an async iterable and a
+    portal without bars of its own (bars pushed with :meth:`update` or
+    ``engine.process_bar``) are live. Deciding it reads the first bar of a sync iterable
+    (a one-shot iterator keeps that bar for the run): a blocking live feed should be an
+    async iterable or pass ``historical=False``.
     """
 
     def __init__(
@@ -133,13 +145,60 @@ class DataPortal:
         bars: Iterable[Bar | Mapping[str, Any]] | AsyncIterable[Bar | Mapping[str, Any]] = (),
         *,
         symbol: str = DEFAULT_SYMBOL,
+        historical: bool | None = None,
     ) -> None:
         if not isinstance(bars, (Iterable, AsyncIterable)):
             raise InvalidTypeError("bars", bars, "must be an iterable of bars")
-        self._source = bars
+        if historical is not None and not isinstance(historical, bool):
+            raise InvalidTypeError("historical", historical, "must be True, False or None")
+        self._source: Iterable[Any] | AsyncIterable[Any] = bars
         self.default_symbol = to_text(symbol, "symbol")
         self._latest: dict[str, Bar] = {}
         self._last: Bar | None = None
+        self._historical = historical
+        self._first: Any = _UNREAD
+
+    @property
+    def historical(self) -> bool:
+        """Whether the bars are history (drive the engine's clock) rather than a live feed."""
+        if self._historical is not None:
+            return self._historical
+        if not isinstance(self._source, Iterable):
+            return False  # an async iterable: a live feed
+        return self._peek() is not None
+
+    def first_timestamp(self) -> datetime | None:
+        """The timestamp of the first bar the portal will yield, or ``None`` (no bars, an
+        async source, or a first bar too broken to read: iterating then raises naming it)."""
+        first = self._peek()
+        if first is None:
+            return None
+        try:
+            return Bar.of(first, default_symbol=self.default_symbol).timestamp
+        except (InvalidInputError, InvalidTypeError):
+            return None
+
+    def _peek(self) -> Any:
+        """The first raw bar of a sync source (read once), or ``None``."""
+        if self._first is not _UNREAD:
+            return self._first
+        source = self._source
+        first: Any = None
+        if isinstance(source, Sequence):
+            first = source[0] if len(source) else None
+        elif isinstance(source, Iterable):
+            iterator = iter(source)
+            first = next(iterator, None)
+            if iterator is source:
+                if first is not None:
+                    # A one-shot iterator: the bar read here must still be yielded.
+                    self._source = itertools.chain((first,), iterator)
+            else:
+                close = getattr(iterator, "close", None)
+                if callable(close):
+                    close()  # e.g. the CSV file opened to read the first row
+        self._first = first
+        return first
 
     @classmethod
     def from_csv(cls, path: str | Path, *, symbol: str = DEFAULT_SYMBOL) -> DataPortal:
@@ -181,28 +240,51 @@ class DataPortal:
 
     # ------------------------------------------------------------------ iteration
     def __iter__(self) -> Iterator[Bar]:
-        if not isinstance(self._source, Iterable):
-            raise InvalidTypeError("bars", self._source, "is async: use `async for`")
-        for index, raw in enumerate(self._source, start=1):
-            where = raw.where if isinstance(raw, _Row) else f"bar[{index}]"
-            yield self.update_checked(raw, where)
+        for bar, _where in self.validated():
+            self.record(bar)
+            yield bar
 
     async def __aiter__(self) -> AsyncIterator[Bar]:
-        if isinstance(self._source, AsyncIterable):
-            index = 0
-            async for raw in self._source:
-                index += 1
-                yield self.update_checked(raw, f"bar[{index}]")
-        else:
-            for bar in self:
-                yield bar
+        async for bar, _where in self.avalidated():
+            self.record(bar)
+            yield bar
 
-    def update_checked(self, raw: Bar | Mapping[str, Any], where: str) -> Bar:
-        """Validate one raw bar (errors name ``where``) and record it."""
-        bar = Bar.of(raw, default_symbol=self.default_symbol, where=where)
+    def validated(self) -> Iterator[tuple[Bar, str]]:
+        """Each bar validated, with where it came from (``"bars.csv line 3"``,
+        ``"bar[2]"``), *not* yet recorded: for a consumer (the engine) that checks a bar
+        before it counts (then calls :meth:`record`)."""
+        source = self._source
+        if not isinstance(source, Iterable):
+            raise InvalidTypeError("bars", source, "is async: use `async for`")
+        for index, raw in enumerate(source, start=1):
+            where = raw.where if isinstance(raw, _Row) else f"bar[{index}]"
+            yield Bar.of(raw, default_symbol=self.default_symbol, where=where), where
+
+    async def avalidated(self) -> AsyncIterator[tuple[Bar, str]]:
+        """:meth:`validated` for ``async for`` (sync and async sources)."""
+        source = self._source
+        if isinstance(source, AsyncIterable):
+            index = 0
+            async for raw in source:
+                index += 1
+                where = f"bar[{index}]"
+                yield Bar.of(raw, default_symbol=self.default_symbol, where=where), where
+        else:
+            for item in self.validated():
+                yield item
+
+    def record(self, bar: Bar) -> Bar:
+        """Record a validated bar as its symbol's current bar."""
         self._latest[bar.symbol] = bar
         self._last = bar
         return bar
+
+    def update_checked(self, raw: Bar | Mapping[str, Any], where: str) -> Bar:
+        """Validate one raw bar (errors name ``where``) and record it."""
+        return self.record(Bar.of(raw, default_symbol=self.default_symbol, where=where))
+
+
+_UNREAD = object()
 
 
 class _Row(dict[str, str]):

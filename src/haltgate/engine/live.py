@@ -1,6 +1,8 @@
 """LiveTradingEngine: an asyncio trading loop with the circuit breakers in front of the broker.
 
-For every bar the engine (1) moves a :class:`~haltgate.ManualClock` to the bar's time,
+For every bar the engine (1) moves its clock to the bar's time when that clock is a
+:class:`~haltgate.ManualClock` (historical bars drive a :class:`BarClock` unless a clock was
+given: see :meth:`LiveTradingEngine._run_clock`),
 (2) lets the broker see the bar (a paper broker fills working orders), (3) feeds the
 portfolio value to the breakers (``manager.can_trade(current_portfolio_value=...)``),
 (4) reacts to trips according to ``on_trip``, then (5) calls the strategy and sends each of
@@ -14,11 +16,11 @@ import logging
 import threading
 import warnings
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..clock import Clock, ManualClock, SystemClock
+from ..clock import Clock, ManualClock
 from ..errors import HaltgateError, InvalidInputError, InvalidTypeError
 from ..events import BreakerEvent, EventKind, Listener
 from ..gate import OrderGate
@@ -30,13 +32,46 @@ from .protocols import BROKER_METHODS, resolve, to_positions
 if TYPE_CHECKING:
     from ..manager import CircuitBreakerManager
 
-__all__ = ["ON_TRIP_MODES", "LiveTradingEngine", "TradingContext"]
+__all__ = ["ON_TRIP_MODES", "BarClock", "LiveTradingEngine", "TradingContext"]
 
 logger = logging.getLogger("haltgate.engine")
 
 OnTrip = Literal["pause", "cancel_all", "reduce_only", "stop"]
 ON_TRIP_MODES: tuple[str, ...] = ("pause", "cancel_all", "reduce_only", "stop")
 _ZERO = Decimal(0)
+# A BarClock's time before its first bar when the portal could not say (bars pushed one by
+# one): earlier than any bar, so the first bar moves time forward and no trading session
+# (which only moves forward) was entered too late.
+_BEFORE_ANY_BAR = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class BarClock(ManualClock):
+    """The clock that historical bars drive: wall time is the latest bar's timestamp.
+
+    A :class:`~haltgate.ManualClock` that never goes backwards: :meth:`set` to an earlier
+    time is refused (``InvalidInputError``), so no window, look-back or trading session a
+    breaker keeps ever sees time step back. ``start`` is the first bar's time (``None``:
+    1970-01-01 until the first bar). The monotonic reading starts at ``monotonic``, the
+    reading of the clock it replaces, so a window or hold already measured on that clock
+    stays consistent.
+    """
+
+    def __init__(self, start: datetime | None = None, *, monotonic: float = 0.0) -> None:
+        super().__init__(_BEFORE_ANY_BAR if start is None else start)
+        micros = max(0, round(float(monotonic) * 1_000_000))
+        self._micros = micros
+        self._monotonic = micros / 1_000_000
+
+    def set(self, dt: datetime) -> None:
+        """Move to ``dt``; a time before the current one is refused, nothing changed."""
+        if isinstance(dt, datetime) and dt.tzinfo is not None and dt < self.now():
+            raise InvalidInputError(
+                "dt", dt, f"is before the bar clock's time {self.now().isoformat()}"
+            )
+        super().set(dt)
+
+    def __repr__(self) -> str:
+        return f"BarClock(now={self.now().isoformat()}, monotonic={self.monotonic()})"
 
 
 class TradingContext:
@@ -121,8 +156,12 @@ class LiveTradingEngine:
       admitted (a manual halt still refuses everything, and order windows still apply).
     - ``"stop"``: the loop stops; later orders are refused.
 
-    Everything runs on ``clock`` (default: the manager's); a :class:`~haltgate.ManualClock`
-    is moved to each bar's timestamp, so replays and tests never sleep.
+    Bars drive the clock unless a clock was given (:meth:`_run_clock` decides, once):
+    ``clock=`` given here wins, then the manager's ``clock=``; otherwise historical bars
+    (``data_portal.historical``) run on a :class:`BarClock` shared with the manager and its
+    breakers, and a live feed on the system clock. ``clock_source`` says which. A
+    :class:`~haltgate.ManualClock` is moved to each bar's timestamp, so replays and tests
+    never sleep; under a bar clock a bar older than the clock is refused.
 
     ``orders`` holds every working order and the latest ``order_history`` finished ones
     (older finished orders are dropped once twice that many are held).
@@ -181,7 +220,12 @@ class LiveTradingEngine:
             self._manager = CircuitBreakerManager(clock=clock)
         else:
             self._manager = circuit_breakers
-        self.clock: Clock = clock if clock is not None else self._manager.clock or SystemClock()
+        self.clock: Clock
+        self.clock_source: str
+        """Where :attr:`clock` came from: ``"engine"`` (``clock=``), ``"manager"`` (the
+        manager's ``clock=``), ``"bars"`` (a :class:`BarClock` the historical bars drive) or
+        ``"system"`` (a live feed on the system clock)."""
+        self.clock, self.clock_source = self._run_clock(clock)
         self.gate = OrderGate(self._manager)
         # Every working order and the latest ``order_history`` finished ones: a long-running
         # engine must not grow without bound (nor scan ever more orders on every bar).
@@ -197,6 +241,39 @@ class LiveTradingEngine:
         self._stopped = False
         self._running = False
         self._bars = 0
+
+    def _run_clock(self, given: Clock | None) -> tuple[Clock, str]:
+        """The one place that decides which clock a run reads: bars drive the clock unless a
+        clock was given.
+
+        1. ``clock=`` given to the engine: that clock. A manager without a clock of its own
+           (and its breakers without one) adopts it, so the breakers read the engine's time.
+        2. The manager was given ``clock=``: the manager's clock (the given clock wins over
+           the bars' time).
+        3. Historical bars (``data_portal.historical``: a CSV file, a sync iterable with
+           bars): a :class:`BarClock` starting at the first bar's time, shared with the
+           manager and every breaker that has no clock of its own.
+        4. A live feed (async iterable, pushed bars): the manager's system clock, as before.
+
+        In every case a :class:`~haltgate.ManualClock` is moved forward to each bar's time;
+        a breaker given its own clock keeps it.
+        """
+        manager = self._manager
+        if given is not None:
+            chosen, source = given, "engine"
+        elif manager.clock_given:
+            return manager.clock, "manager"
+        elif self.data_portal.historical:
+            chosen = BarClock(
+                self.data_portal.first_timestamp(), monotonic=manager.clock.monotonic()
+            )
+            source = "bars"
+        else:
+            return manager.clock, "system"
+        if not manager.clock_given:
+            manager._share_clock(chosen)
+        logger.info("engine_clock", extra={"source": source, "clock": repr(chosen)})
+        return chosen, source
 
     # ------------------------------------------------------------------ state
     @property
@@ -261,8 +338,8 @@ class LiveTradingEngine:
         returns the number of bars processed."""
         await self.start()
         try:
-            async for bar in self.data_portal:
-                await self.process_bar(bar)
+            async for bar, where in self.data_portal.avalidated():
+                await self._process(bar, where)
                 if self._stopped:
                     break
         finally:
@@ -301,12 +378,29 @@ class LiveTradingEngine:
         logger.info("engine_finished", extra={"bars": self._bars, "state": self.state})
 
     async def process_bar(self, bar: Bar | Mapping[str, Any]) -> None:
-        """Handle one bar: clock, broker, breakers, reaction, strategy, orders."""
+        """Handle one bar: clock, broker, breakers, reaction, strategy, orders.
+
+        When bars drive the clock (a :class:`BarClock`, also one an earlier engine shared
+        with this manager) a bar older than the clock is refused with ``InvalidInputError``
+        naming it, before anything of it happens."""
+        checked = Bar.of(bar, default_symbol=self.data_portal.default_symbol)
+        await self._process(checked, "bar")
+
+    async def _process(self, checked: Bar, where: str) -> None:
         if not self._running:
             await self.start()
         if self._stopped:
             return
-        checked = self.data_portal.update(bar)
+        if isinstance(self.clock, BarClock) and checked.timestamp < self.clock.now():
+            # Time never goes backwards for the breakers: an out-of-order history is a data
+            # error, not a bar to judge on a clock that would have to lie.
+            raise InvalidInputError(
+                f"{where}.timestamp",
+                checked.timestamp.isoformat(),
+                f"is before the previous bar's time {self.clock.now().isoformat()}: "
+                "historical bars must be in time order",
+            )
+        self.data_portal.record(checked)
         self._advance_clock(checked.timestamp)
         self._bars += 1
         on_bar = getattr(self.broker, "on_bar", None)

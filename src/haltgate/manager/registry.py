@@ -34,6 +34,27 @@ class BreakerRegistry(ManagerState):
         """The manager's clock."""
         return self._clock
 
+    @property
+    def clock_given(self) -> bool:
+        """Whether this manager runs on a clock it was given (``clock=``, or one an engine
+        shared with it) rather than on the default system clock. An engine keeps a given
+        clock; otherwise historical bars drive it (``LiveTradingEngine._run_clock``)."""
+        return self._clock_explicit
+
+    def _share_clock(self, clock: Clock) -> None:
+        """Run on ``clock`` from now on and hand it to every breaker (present or added later)
+        that has no clock of its own; a breaker given its own clock keeps it. The engine's
+        hook for its bar clock (the engine decides when; see ``LiveTradingEngine``)."""
+        with self._lock:
+            self._clock = clock
+            self._clock_explicit = True
+            self._monotonic = clock.monotonic
+            for breaker in self._ordered:
+                if not breaker._clock_explicit:
+                    breaker._set_clock(clock)
+            # Deadlines of the fast path were read on the old clock: ask again.
+            self._changed(None)
+
     def add_breaker(self, breaker: BaseCircuitBreaker) -> None:
         """Add ``breaker``; a second breaker with the same name raises ``ValueError``."""
         if not isinstance(breaker, BaseCircuitBreaker):

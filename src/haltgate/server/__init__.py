@@ -6,21 +6,30 @@ import sys
 from typing import Any
 
 from ..config import is_loopback
-from .app import AdminService, create_app
+from .app import REFUSAL_DELAY, AdminService, create_app
 
 __all__ = ["AdminService", "build_service", "create_app", "serve"]
 
 
 def build_service(
-    store: Any, config: Any = None, *, with_metrics: bool = True, bind: str | None = None
+    store: Any,
+    config: Any = None,
+    *,
+    with_metrics: bool = True,
+    bind: str | None = None,
+    clock: Any = None,
+    refusal_delay: float = REFUSAL_DELAY,
 ) -> AdminService:
     """An :class:`AdminService` over ``store`` (with Prometheus metrics when the extra is
     installed and ``with_metrics``). ``bind`` is the address it listens on (default: the
-    config's); it answers to requests whose ``Host`` is that address or a local name."""
+    config's); it answers to requests whose ``Host`` is that address or a local name.
+    ``clock`` runs the per-client token failure window; ``refusal_delay`` is how long a bad
+    token waits for its 401 or 429."""
     from ..operator import operator_manager
 
     manager = operator_manager(store, config)
     registry = None
+    on_token_check = None
     if with_metrics:
         try:
             from prometheus_client import CollectorRegistry
@@ -30,8 +39,16 @@ def build_service(
             from ..metrics import HaltgateMetrics
 
             registry = CollectorRegistry()
-            HaltgateMetrics(manager, registry)
-    return AdminService(manager, config=config, registry=registry, bind=bind)
+            on_token_check = HaltgateMetrics(manager, registry).observe_token_check
+    return AdminService(
+        manager,
+        config=config,
+        registry=registry,
+        bind=bind,
+        clock=clock,
+        on_token_check=on_token_check,
+        refusal_delay=refusal_delay,
+    )
 
 
 def serve(ctx: Any) -> int:
@@ -66,7 +83,17 @@ def serve(ctx: Any) -> int:
         print("warning: status is readable without a token on a network address", file=sys.stderr)
     print(f"haltgate admin on http://{bind}:{port}/", file=sys.stderr)
     try:
-        uvicorn.run(create_app(service), host=bind, port=port, log_level="warning")
+        # proxy_headers=False: the client is the TCP peer. uvicorn otherwise believes
+        # X-Forwarded-For from 127.0.0.1, so a local flood could name a new client with each
+        # request and never reach its failure limit.
+        uvicorn.run(
+            create_app(service),
+            host=bind,
+            port=port,
+            log_level="warning",
+            proxy_headers=False,
+        )
     finally:
+        service.authenticator.close()
         service.manager.close()
     return 0

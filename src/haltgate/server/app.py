@@ -15,7 +15,10 @@ Every mutating request needs ``Authorization: Bearer <token>`` of an operator wh
 ``operator``; the operator's name recorded in the audit log comes from the token, never from
 the request body. Reads need a token (any role) when ``read_requires_token`` is on (the
 default for a non-loopback bind). 401 = no or unknown token; 403 = known token without the
-permission, or a keyed kill switch reset without the right key.
+permission, or a keyed kill switch reset without the right key; 429 = an unknown token not
+checked (its client is over the failure limit, or too many checks are queued), with
+``Retry-After``. Tokens are checked by :class:`haltgate.server.auth.TokenAuthenticator`:
+a known one without scrypt, unknown ones with bounded concurrency, off the event loop.
 
 Hardening, on every route: a request whose ``Host`` is not the bind address, ``localhost``,
 ``127.0.0.1``, ``[::1]`` or a name of ``server.allowed_hosts`` is refused with 400 (DNS
@@ -26,7 +29,7 @@ JSON gets 400; every response carries ``Content-Security-Policy``, ``X-Frame-Opt
 
 from __future__ import annotations
 
-import hashlib
+import asyncio
 import ipaddress
 import json
 import logging
@@ -38,7 +41,8 @@ from typing import TYPE_CHECKING, Any
 from ..errors import AuthorizationError, InvalidInputError, StoreUnavailableError
 from ..operator import StoredBreaker, check_kill_switch_key, kill_switch_settings, status_rows
 from ..redact import redact_url
-from ..values import require_utf8
+from ..values import require_utf8, to_seconds
+from .auth import Outcome, TokenAuthenticator, TokenCheckRefused
 from .page import CONTENT_SECURITY_POLICY, STATUS_PAGE
 from .routes import ROUTES, openapi_document
 
@@ -47,16 +51,21 @@ if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.responses import Response
 
+    from ..clock import Clock
     from ..config import HaltgateConfig, OperatorConfig
     from ..manager import CircuitBreakerManager
     from ..store import Store
 
-__all__ = ["MAX_BODY_BYTES", "AdminService", "create_app"]
+__all__ = ["MAX_BODY_BYTES", "REFUSAL_DELAY", "AdminService", "bearer_token", "create_app"]
 
 logger = logging.getLogger("haltgate.server")
 
 MAX_BODY_BYTES = 64 * 1024
 """The largest request body the server reads; a larger one gets 413."""
+
+REFUSAL_DELAY = 1.0
+"""Seconds the server waits before answering an unknown token (401) or an unchecked one
+(429): a flood of bad tokens then cannot keep the event loop busy (see ``docs/runbook.md``)."""
 
 _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
@@ -101,11 +110,19 @@ def host_of(header: str) -> str:
     return host.removesuffix(".")
 
 
+def bearer_token(header: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, or ``None``."""
+    if not header or not header.lower().startswith("bearer "):
+        return None
+    return header[7:].strip() or None
+
+
 class _HttpError(Exception):
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = headers
 
 
 class AdminService:
@@ -118,6 +135,10 @@ class AdminService:
         config: HaltgateConfig | None = None,
         registry: Any = None,
         bind: str | None = None,
+        clock: Clock | None = None,
+        authenticator: TokenAuthenticator | None = None,
+        on_token_check: Callable[[Outcome], None] | None = None,
+        refusal_delay: float = REFUSAL_DELAY,
     ) -> None:
         self.manager = manager
         self.store: Store = manager.store
@@ -130,33 +151,43 @@ class AdminService:
             bind if bind is not None else (server.bind if server is not None else "127.0.0.1"),
             server.allowed_hosts if server is not None else (),
         )
-        self._token_cache: dict[str, OperatorConfig | None] = {}
+        self.refusal_delay = to_seconds(refusal_delay, "refusal_delay", allow_zero=True)
+        # The one place tokens are checked (``clock`` runs its per-client failure window).
+        self.authenticator = (
+            authenticator
+            if authenticator is not None
+            else TokenAuthenticator(self.operators, clock=clock, on_outcome=on_token_check)
+        )
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ auth
-    def identify(self, header: str | None) -> OperatorConfig:
-        """The operator of a ``Bearer`` header, or a 401."""
-        if not header or not header.lower().startswith("bearer "):
+    async def identify(self, header: str | None, client: str | None) -> OperatorConfig:
+        """The operator of a ``Bearer`` header sent from ``client`` (its address), or a 401
+        (no or unknown token) or 429 (not checked: see :class:`TokenAuthenticator`)."""
+        token = bearer_token(header)
+        if token is None:
             raise _HttpError(401, "missing bearer token")
-        token = header[7:].strip()
-        if not token:
-            raise _HttpError(401, "missing bearer token")
-        # scrypt is slow on purpose; remember verified tokens by their SHA-256 only.
-        digest = hashlib.sha256(token.encode()).hexdigest()
-        if digest in self._token_cache:
-            found = self._token_cache[digest]
-        else:
-            found = self.config.operator_for_token(token) if self.config is not None else None
-            if len(self._token_cache) < 1024:
-                self._token_cache[digest] = found
+        try:
+            found = await self.authenticator.authenticate(token, client)
+        except TokenCheckRefused as exc:
+            await self._tarpit()
+            raise _HttpError(429, str(exc), {"Retry-After": str(exc.retry_after)}) from None
         if found is None:
-            logger.warning("api_token_rejected")
+            await self._tarpit()
             raise _HttpError(401, "unknown token")
         return found
 
-    def require_operator(self, header: str | None) -> OperatorConfig:
-        """An operator allowed to halt and reset, or a 401/403."""
-        who = self.identify(header)
+    async def _tarpit(self) -> None:
+        # A bad token is answered after refusal_delay: each flood connection then costs
+        # the event loop one request per delay instead of as many as it can send (the
+        # refusal itself was decided at once and ran no scrypt; this coroutine holds no
+        # slot, no thread and no lock while it waits).
+        if self.refusal_delay > 0:
+            await asyncio.sleep(self.refusal_delay)
+
+    async def require_operator(self, header: str | None, client: str | None) -> OperatorConfig:
+        """An operator allowed to halt and reset, or a 401/403/429."""
+        who = await self.identify(header, client)
         if who.role != "operator":
             raise _HttpError(403, f"{who.name} has the role {who.role!r}: cannot halt or reset")
         return who
@@ -268,34 +299,52 @@ def create_app(service: AdminService) -> Starlette:
         ) from None
 
     def _error(exc: _HttpError) -> Response:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        headers = dict(exc.headers or {})
+        if exc.status == 401:
+            headers["WWW-Authenticate"] = "Bearer"
         return JSONResponse({"ok": False, "error": exc.message}, exc.status, headers=headers)
 
-    def _read_guard(request: Request) -> None:
+    def _client(request: Request) -> str | None:
+        return request.client.host if request.client is not None else None
+
+    async def _read_guard(request: Request) -> None:
+        header = request.headers.get("authorization")
         if service.reads_need_token:
-            service.identify(request.headers.get("authorization"))
+            await service.identify(header, _client(request))
+            return
+        token = bearer_token(header)
+        if token is not None:
+            # A read that needs no token still warms the cache with the one it carries (the
+            # status page sends the pasted token with every poll), so the operator's halt
+            # later needs no scrypt; the answer never depends on it.
+            service.authenticator.warm(token, _client(request))
 
     def page(request: Request) -> Response:
         # The page holds no data: it reads /api/status (with the token, when one is needed).
         return HTMLResponse(STATUS_PAGE, headers={"Cache-Control": "no-store"})
 
-    def status(request: Request) -> Response:
+    async def status(request: Request) -> Response:
+        from starlette.concurrency import run_in_threadpool
+
         try:
-            _read_guard(request)
-            return JSONResponse(service.status(), headers={"Cache-Control": "no-store"})
+            await _read_guard(request)
+            result = await run_in_threadpool(service.status)
+            return JSONResponse(result, headers={"Cache-Control": "no-store"})
         except _HttpError as exc:
             return _error(exc)
         except StoreUnavailableError as exc:
             return _error(_store_down(exc))
 
-    def events(request: Request) -> Response:
+    async def events(request: Request) -> Response:
+        from starlette.concurrency import run_in_threadpool
+
         try:
-            _read_guard(request)
+            await _read_guard(request)
             try:
                 n = int(request.query_params.get("n", "50"))
             except ValueError:
                 raise _HttpError(400, "n must be a whole number") from None
-            return JSONResponse({"events": service.events(n)})
+            return JSONResponse({"events": await run_in_threadpool(service.events, n)})
         except _HttpError as exc:
             return _error(exc)
         except StoreUnavailableError as exc:
@@ -335,8 +384,8 @@ def create_app(service: AdminService) -> Starlette:
 
         try:
             _check_length(request)
-            who = await run_in_threadpool(
-                service.require_operator, request.headers.get("authorization")
+            who = await service.require_operator(
+                request.headers.get("authorization"), _client(request)
             )
             body = await _body(request)
             handler = service.halt if action == "halt" else service.reset
@@ -355,27 +404,32 @@ def create_app(service: AdminService) -> Starlette:
     async def reset(request: Request) -> Response:
         return await _mutate(request, "reset")
 
-    def metrics(request: Request) -> Response:
+    async def metrics(request: Request) -> Response:
+        from starlette.concurrency import run_in_threadpool
+
         if service.registry is None:
             return JSONResponse({"ok": False, "error": "metrics are not enabled"}, 404)
         try:
-            _read_guard(request)
+            await _read_guard(request)
         except _HttpError as exc:
             return _error(exc)
         from ..metrics import render_latest
 
-        try:
+        def scrape() -> tuple[bytes, str]:
             service.refresh()  # adopt other processes' changes before reporting them
-            body, content_type = render_latest(service.registry)
+            return render_latest(service.registry)
+
+        try:
+            body, content_type = await run_in_threadpool(scrape)
         except StoreUnavailableError as exc:
             return _error(_store_down(exc))
         return Response(body, media_type=content_type)
 
     document = openapi_document()
 
-    def openapi(request: Request) -> Response:
+    async def openapi(request: Request) -> Response:
         try:
-            _read_guard(request)
+            await _read_guard(request)
         except _HttpError as exc:
             return _error(exc)
         return JSONResponse(document)

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from .auth import FAILURE_LIMIT, FAILURE_WINDOW, MAX_CONCURRENT, MAX_WAITING
+
 __all__ = ["ROUTES", "Auth", "BodyField", "RouteSpec", "openapi_document"]
 
 Auth = Literal["none", "read", "operator"]
@@ -49,6 +51,13 @@ _HOST = "the `Host` header is not a name of this server (DNS rebinding)"
 _READ_401 = "no or unknown bearer token, when reads need a token (`WWW-Authenticate: Bearer`)"
 _WRITE_401 = "no or unknown bearer token (`WWW-Authenticate: Bearer`)"
 _STORE = "the store is unreachable"
+_WRITE_429 = (
+    f"an unknown token was not checked: this client sent {FAILURE_LIMIT} tokens that did not "
+    f"verify in the last {FAILURE_WINDOW:g} s, or {MAX_CONCURRENT + MAX_WAITING} token checks "
+    "are already running or queued (`Retry-After` says when to try again); a token the "
+    "server has verified before is never refused so"
+)
+_READ_429 = f"reads need a token, and {_WRITE_429}"
 _WRITE_400 = (
     f"{_HOST}; the body is not a JSON object (malformed or deeply nested JSON); "
     "`Content-Length` is not a number; a required field is missing or a value is invalid"
@@ -77,6 +86,7 @@ ROUTES: tuple[RouteSpec, ...] = (
             "operator), `keyed`, `time`",
             400: _HOST,
             401: _READ_401,
+            429: _READ_429,
             503: _STORE,
         },
     ),
@@ -91,6 +101,7 @@ ROUTES: tuple[RouteSpec, ...] = (
             "prev_hash, hash)",
             400: f"{_HOST}; `n` is not a whole number",
             401: _READ_401,
+            429: _READ_429,
             503: _STORE,
         },
         query=(BodyField("n", "integer", False, "how many entries (default 50, kept in 1..1000)"),),
@@ -107,6 +118,7 @@ ROUTES: tuple[RouteSpec, ...] = (
             400: _WRITE_400,
             401: _WRITE_401,
             403: "the token's role is not `operator`",
+            429: _WRITE_429,
             404: "no breaker has that name",
             413: _WRITE_413,
             503: _WRITE_503,
@@ -128,6 +140,7 @@ ROUTES: tuple[RouteSpec, ...] = (
             401: _WRITE_401,
             403: "the token's role is not `operator`, or a keyed breaker's `key` is missing "
             "or wrong",
+            429: _WRITE_429,
             404: "no breaker has that name",
             413: _WRITE_413,
             503: _WRITE_503,
@@ -144,7 +157,7 @@ ROUTES: tuple[RouteSpec, ...] = (
         "openapi",
         "This API as an OpenAPI 3.1 document.",
         "read",
-        {200: "the document", 400: _HOST, 401: _READ_401},
+        {200: "the document", 400: _HOST, 401: _READ_401, 429: _READ_429},
     ),
     RouteSpec(
         "GET",
@@ -157,6 +170,7 @@ ROUTES: tuple[RouteSpec, ...] = (
             400: _HOST,
             401: _READ_401,
             404: "metrics are not enabled (the `metrics` extra is not installed)",
+            429: _READ_429,
             503: _STORE,
         },
         media_type="text/plain",
