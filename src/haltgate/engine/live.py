@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
+from ..checks.context import OrderContext
+from ..checks.exposure import reduces_position
 from ..clock import Clock, ManualClock
 from ..errors import HaltgateError, InvalidInputError, InvalidTypeError
 from ..events import BreakerEvent, EventKind, Listener
@@ -449,15 +451,25 @@ class LiveTradingEngine:
 
     # ------------------------------------------------------------------ orders
     async def submit(self, order: Order) -> Order:
-        """Send ``order`` through the gate to the broker; returns it with its status."""
+        """Send ``order`` through the gate to the broker; returns it with its status.
+
+        With pre-trade checks in the manager (or in reduce-only mode while blocked) the
+        engine first builds the order's :class:`~haltgate.OrderContext`
+        (:meth:`order_context`); if the broker fails while it is built, the order is
+        refused (``order context failed: ...``, REJECTED, the error recorded), never sent
+        unjudged. A check's refusal marks the order REJECTED with
+        ``"check_name: reason"``; its ``order_refused`` event carries the deny code in
+        ``details["code"]``."""
         if not isinstance(order, Order):
             raise InvalidTypeError("order", order, "must be an Order")
         if order.created_at is None:
             order.created_at = self.clock.now()
         if id(order) not in self._known:
             self._remember(order)
-        refusals, reduce_only = await self._engine_refusals(order)
-        reasons = self.gate.admit(order, reduce_only=reduce_only, refusals=refusals)
+        refusals, reduce_only, context = await self._engine_refusals(order)
+        reasons = self.gate.admit(
+            order, context=context, reduce_only=reduce_only, refusals=refusals
+        )
         if reasons:
             logger.warning("order_rejected", extra={"order_id": order.id, "reasons": reasons})
             await self._react()
@@ -476,8 +488,12 @@ class LiveTradingEngine:
         return order
 
     async def cancel(self, order: Order | str) -> bool:
-        """Cancel one working order at the broker."""
+        """Cancel one working order at the broker. The cancel counts as a message for
+        :class:`~haltgate.checks.MessageThrottle` (``manager.record_message("cancel")``)
+        once it is sent, whether or not the broker then cancels anything; a cancel is
+        never refused."""
         order_id = order.id if isinstance(order, Order) else str(order)
+        self._manager.record_message("cancel")
         try:
             done = bool(await resolve(self.broker.cancel_order(order_id)))
         except Exception as exc:
@@ -489,46 +505,80 @@ class LiveTradingEngine:
                     mine.status = OrderStatus.CANCELLED
         return done
 
-    async def _engine_refusals(self, order: Order) -> tuple[list[str], bool]:
-        if self._stopped:
-            return ["engine stopped"], False
-        if self._paused_reason is not None:
-            return [f"engine paused: {self._paused_reason}"], False
-        if self.on_trip != "reduce_only" or self._manager.can_trade():
-            return [], False
-        if await self._shrinks_position(order):
-            return [], True
-        blocking = self._manager.get_blocking_reasons()
-        return [
-            *blocking,
-            f"reduce-only mode: {order.side.value} {order.quantity} {order.symbol} "
-            "does not shrink a position",
-        ], False
+    async def order_context(self, order: Order) -> OrderContext:
+        """The :class:`~haltgate.OrderContext` the pre-trade checks judge ``order`` in,
+        read from the broker and the data portal now (the one place the engine builds it;
+        the broker's methods may be sync or async):
 
-    async def _shrinks_position(self, order: Order) -> bool:
+        * ``position``: the broker's signed position in ``order.symbol``;
+        * ``open_orders``: the broker's working orders (``get_open_orders()``, when the
+          adapter has it), else this engine's working orders;
+        * ``equity``: the broker's account value;
+        * ``gross_exposure``: the sum of ``|position| * latest close`` over every position;
+        * ``reference_price`` / ``price_time``: the portal's latest close of the symbol
+          and that bar's timestamp (none before its first bar), so a price older than the
+          clock by more than ``PriceCollar``'s age is refused as stale.
+
+        Raises whatever the broker raises, and ``LookupError`` for a position with no price
+        to value it; :meth:`submit` then refuses the order (fail closed)."""
+        broker = self.broker
+        positions = to_positions(await resolve(broker.get_positions()))
+        lister = getattr(broker, "get_open_orders", None)
+        working: Iterable[Any]
+        if callable(lister):
+            listed = await resolve(lister())
+            working = () if listed is None else listed
+        else:
+            working = [o for o in self.orders if o is not order and o.status.is_working]
+        equity = await resolve(broker.get_account_value())
+        portal = self.data_portal
+        gross = _ZERO
+        for symbol, quantity in positions.items():
+            if quantity == _ZERO:
+                continue
+            price = portal.current_price(symbol)
+            if price is None:
+                raise LookupError(f"no price for {symbol} to value the gross exposure")
+            gross = DECIMAL_CONTEXT.add(gross, DECIMAL_CONTEXT.multiply(quantity.copy_abs(), price))
+        bar = portal.current_bar(order.symbol)
+        return OrderContext(
+            position=positions.get(order.symbol, _ZERO),
+            reference_price=None if bar is None else bar.close,
+            price_time=None if bar is None else bar.timestamp,
+            equity=equity,
+            open_orders=working,
+            gross_exposure=gross,
+        )
+
+    async def _engine_refusals(self, order: Order) -> tuple[list[str], bool, OrderContext | None]:
+        """The engine's own reasons to refuse ``order``, whether it goes as a reduce-only
+        order, and its context (built when the checks or reduce-only mode need it)."""
+        if self._stopped:
+            return ["engine stopped"], False, None
+        if self._paused_reason is not None:
+            return [f"engine paused: {self._paused_reason}"], False, None
+        reduce_mode = self.on_trip == "reduce_only" and not self._manager.can_trade()
+        if not reduce_mode and not self._manager.get_checks():
+            return [], False, None
         try:
-            positions = to_positions(await resolve(self.broker.get_positions()))
+            context = await self.order_context(order)
         except Exception as exc:
-            self._record_error(exc, "broker", "positions_unavailable")
-            return False
-        held = positions.get(order.symbol, _ZERO)
-        if held == _ZERO:
-            return False
-        # Working orders already heading towards flat count as done, so several reducing
-        # orders can never add up to a flipped (new) position.
-        projected = held
-        for o in self.orders:
-            if (
-                o is not order
-                and o.symbol == order.symbol
-                and o.status.is_working
-                and (o.signed_quantity > 0) != (held > 0)
-            ):
-                projected = DECIMAL_CONTEXT.add(projected, o.signed_quantity)
-        change = order.signed_quantity
-        if (change > 0) == (held > 0) or projected == _ZERO or (projected > 0) != (held > 0):
-            return False
-        return change.copy_abs() <= projected.copy_abs()
+            # Fail closed: an order whose position, working orders or prices cannot be read
+            # is never sent unjudged.
+            self._record_error(exc, "broker", "order_context_failed")
+            return [f"order context failed: {type(exc).__name__}: {exc}"], False, None
+        if not reduce_mode:
+            return [], False, context
+        # One reducing rule for reduce-only mode and the checks' exemption: the position
+        # plus the working orders on the order's side, towards zero and never past it.
+        if reduces_position(order, context):
+            return [], True, context
+        blocking = self._manager.get_blocking_reasons()
+        reason = (
+            f"reduce-only mode: {order.side.value} {order.quantity} {order.symbol} "
+            "does not shrink a position"
+        )
+        return [*blocking, reason], False, context
 
     # ------------------------------------------------------------------ breakers
     def _on_event(self, event: BreakerEvent) -> None:
@@ -582,11 +632,17 @@ class LiveTradingEngine:
         try:
             result = await resolve(self.broker.cancel_all())
         except Exception as exc:
+            # The request went out: it counts as one message for the throttle.
+            self._manager.record_message("cancel")
             self._record_error(exc, "broker", "cancel_all_failed")
             return
         cancelled: set[str] = set()
         for item in result or ():
             cancelled.add(item.id if isinstance(item, Order) else str(item))
+        # A cancel-all is one cancel per order it cancelled at the venue (one message when
+        # it found none): counted, never refused (SPEC §10).
+        for _ in range(max(1, len(cancelled))):
+            self._manager.record_message("cancel")
         for order in self.orders:
             if order.id in cancelled and order.status.is_working:
                 order.status = OrderStatus.CANCELLED
