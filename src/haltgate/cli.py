@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
@@ -368,7 +369,7 @@ def cmd_check_config(ctx: Context) -> int:
         raise CommandError(
             "check-config needs a file: check-config FILE or --config FILE", EXIT_USAGE
         )
-    from .config import store_settings
+    from .config import check_settings, store_settings
     from .store import redact_url
 
     config = ctx.config
@@ -379,9 +380,25 @@ def cmd_check_config(ctx: Context) -> int:
     print(f"config OK: {config.source}")
     print(f"  store:     {redact_url(config.store_url)}" + (f" ({settings})" if settings else ""))
     print(f"  breakers:  {names}")
+    checks = [spec.build() for spec in config.checks]
+    print(f"  checks:    {len(checks) or 'none'}")
+    for check in checks:
+        settings = " ".join(f"{k}={_setting(v)}" for k, v in check_settings(check).items())
+        print(f"    {check.name}: {settings}")
     print(f"  operators: {len(config.operators)}")
     print(f"  server:    {config.server.bind}:{config.server.port}")
     return EXIT_OK
+
+
+def _setting(value: Any) -> str:
+    """A check's setting as a config file spells it (Decimals as their digits)."""
+    if isinstance(value, Decimal):
+        return json.dumps(str(value))
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, dict | list):
+        return json.dumps(value, default=str, sort_keys=True)
+    return json.dumps(value)
 
 
 def cmd_init(ctx: Context) -> int:

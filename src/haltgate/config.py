@@ -1,9 +1,11 @@
-"""Configuration files: TOML (stdlib) or YAML (extra ``yaml``) → store, breakers, manager.
+"""Configuration files: TOML (stdlib) or YAML (extra ``yaml``) → store, breakers, order
+checks, manager.
 
 Every problem raises :class:`~haltgate.ConfigError` whose ``path`` is the dotted path of the
-bad field (``breakers[1].max_drawdown_pct``; list indexes count from 0) and whose message
-shows the bad value. The whole file is checked when it is loaded: every breaker is built
-once, so a file that loads is a file whose breakers can be made.
+bad field (``breakers[1].max_drawdown_pct``, ``checks[2].per_symbol.SPY``; list indexes
+count from 0) and whose message shows the bad value. The whole file is checked when it is
+loaded: every breaker and every check is built once, so a file that loads is a file whose
+breakers and checks can be made.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from .breakers import (
     VolatilityCircuitBreaker,
 )
 from .calendars import TradingCalendar, calendar_from_spec
+from .checks import CHECK_TYPES, OrderCheck
 from .clock import Clock
 from .errors import ConfigError, HaltgateError, InvalidInputError, StoreUnavailableError
 from .keys import check_key_hash
@@ -43,11 +46,13 @@ __all__ = [
     "ENGINE_ON_TRIP",
     "ROLES",
     "BreakerSpec",
+    "CheckSpec",
     "HaltgateConfig",
     "KillSwitchConfig",
     "OperatorConfig",
     "ServerConfig",
     "breaker_settings",
+    "check_settings",
     "find_operator",
     "load_config",
     "parse_config",
@@ -75,7 +80,7 @@ ROLES = ("viewer", "operator")
 # Constructor parameters a file may not set: objects, not values.
 _NOT_CONFIGURABLE = frozenset({"self", "clock", "ignore"})
 _TOP_LEVEL = frozenset(
-    {"store", "calendar", "breakers", "engine", "server", "operators", "kill_switch"}
+    {"store", "calendar", "breakers", "checks", "engine", "server", "operators", "kill_switch"}
 )
 _DEFAULT_STORE_URL = "sqlite:///haltgate.db"
 
@@ -143,6 +148,40 @@ class BreakerSpec:
 
 def _problem(exc: BaseException) -> str:
     return getattr(exc, "problem", None) or getattr(exc, "message", None) or str(exc)
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """One ``[[checks]]`` entry: a check type (its deny code, SPEC §10) and the
+    constructor's keyword arguments. A check's name is its type, so each type is given at
+    most once."""
+
+    index: int
+    type: str
+    kwargs: Mapping[str, Any]
+
+    @property
+    def path(self) -> str:
+        """The dotted path of this entry (``checks[0]``)."""
+        return f"checks[{self.index}]"
+
+    def build(self) -> OrderCheck:
+        """A new check from this entry (errors name the field)."""
+        try:
+            return CHECK_TYPES[self.type](**self.kwargs)
+        except InvalidInputError as exc:
+            param = _dotted(exc.parameter)
+            if param.split(".", 1)[0] not in self.kwargs:
+                raise ConfigError(self.path, _problem(exc)) from None
+            raise _bad(f"{self.path}.{param}", exc.value, exc.problem) from None
+        except (HaltgateError, TypeError, ValueError) as exc:
+            raise ConfigError(self.path, _problem(exc)) from None
+
+
+def _dotted(parameter: str) -> str:
+    """A check's parameter name as a config path: ``per_symbol[SPY].max_quantity`` (how
+    the checks name a per-symbol limit) becomes ``per_symbol.SPY.max_quantity``."""
+    return re.sub(r"\[([^\]]*)\]", r".\1", parameter)
 
 
 @dataclass(frozen=True)
@@ -216,10 +255,15 @@ class HaltgateConfig:
     operators: tuple[OperatorConfig, ...]
     kill_switch: KillSwitchConfig
     raw: Mapping[str, Any] = field(repr=False, default_factory=dict)
+    checks: tuple[CheckSpec, ...] = ()
 
     def build_breakers(self, clock: Clock | None = None) -> list[BaseCircuitBreaker]:
         """New breakers, in file order."""
         return [spec.build(clock) for spec in self.breakers]
+
+    def build_checks(self) -> list[OrderCheck]:
+        """New pre-trade order checks, in file order (the order they are asked in)."""
+        return [spec.build() for spec in self.checks]
 
     def build_calendar(self) -> TradingCalendar:
         """The file's default calendar (``utc`` when none is given)."""
@@ -244,14 +288,22 @@ class HaltgateConfig:
         audit: bool = True,
         audit_only_if_changed: bool = False,
     ) -> CircuitBreakerManager:
-        """A manager with the configured breakers on ``store`` (default: the configured
-        one). With ``audit`` the load is recorded in the store's audit log (with
-        ``audit_only_if_changed``, only when the file changed since the last record)."""
+        """A manager with the configured breakers and order checks on ``store`` (default:
+        the configured one): the one place a config file becomes a manager. With ``audit``
+        the load is recorded in the store's audit log (with ``audit_only_if_changed``, only
+        when the file changed since the last record)."""
         if store is None:
             store = self.open_store()
         if audit:
             record_config_load(store, self, only_if_changed=audit_only_if_changed)
-        return CircuitBreakerManager(breakers=self.build_breakers(clock), store=store, clock=clock)
+        manager = CircuitBreakerManager(
+            breakers=self.build_breakers(clock), store=store, clock=clock
+        )
+        for check in self.build_checks():
+            # An execution throttle registers its latched breaker here, restored from the
+            # store (a trip survives the restart).
+            manager.add_check(check)
+        return manager
 
     def operator_for_token(self, token: str) -> OperatorConfig | None:
         """The operator whose token hash matches ``token``, or ``None`` (one scrypt per
@@ -429,6 +481,105 @@ def _parse_breaker(index: int, raw: Any, default_calendar: str | None) -> Breake
     return spec
 
 
+# How a ``[[checks]]`` parameter must be written (the checks then validate the value
+# itself): money, quantities and fractions are strings or integers, never a float, so no
+# float ever touches them; counts are integers; durations are numbers; the restricted list
+# is a list of strings; per-symbol limits are a table.
+_CHECK_COUNTS = frozenset({"max_open", "max_messages", "max_orders"})
+_CHECK_SECONDS = frozenset({"window_seconds", "max_price_age_seconds"})
+
+
+def _check_number(value: Any, path: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise _bad(path, value, 'must be a string (money as strings: "0.05") or an integer')
+
+
+def _check_value(key: str, value: Any, path: str, kind: str) -> None:
+    """Refuse a ``[[checks]]`` value of the wrong type for ``key`` (naming ``path``)."""
+    if key in _CHECK_COUNTS:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _bad(path, value, "must be a whole number (an integer)")
+    elif key in _CHECK_SECONDS:
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise _bad(path, value, "must be a number of seconds")
+    elif key == "symbols":
+        if not isinstance(value, list):
+            raise _bad(path, value, "must be a list of symbols")
+        for i, symbol in enumerate(value):
+            if not isinstance(symbol, str):
+                raise _bad(f"{path}[{i}]", symbol, "must be a symbol (a string)")
+    elif key == "per_symbol":
+        table = _table(value, path)
+        for symbol, limit in table.items():
+            where = f"{path}.{symbol}"
+            if kind == "max_position":
+                limits = _table(limit, where)
+                _unknown_keys(limits, frozenset({"max_quantity", "max_notional"}), where)
+                for name, number in limits.items():
+                    _check_number(number, f"{where}.{name}")
+            else:
+                _check_number(limit, where)
+    else:
+        _check_number(value, path)
+
+
+def _parse_check(index: int, raw: Any) -> CheckSpec:
+    path = f"checks[{index}]"
+    table = _table(raw, path)
+    if "type" not in table:
+        raise ConfigError(f"{path}.type", f"missing (one of {', '.join(CHECK_TYPES)})")
+    kind = table["type"]
+    if not isinstance(kind, str) or kind.strip().lower() not in CHECK_TYPES:
+        raise _bad(f"{path}.type", kind, f"unknown check type (one of {', '.join(CHECK_TYPES)})")
+    kind = kind.strip().lower()
+    params = set(_configurable(CHECK_TYPES[kind]))
+    kwargs: dict[str, Any] = {}
+    for key, value in table.items():
+        if key == "type":
+            continue
+        if key not in params:
+            expected = ", ".join(sorted(params)) or "none"
+            raise _bad(f"{path}.{key}", value, f"not a parameter of {kind} (expected: {expected})")
+        _check_value(key, value, f"{path}.{key}", kind)
+        kwargs[key] = value
+    spec = CheckSpec(index, kind, kwargs)
+    spec.build()  # validates every parameter now, with the field's path
+    return spec
+
+
+def _parse_checks(raw: Any, breakers: Iterable[BreakerSpec]) -> tuple[CheckSpec, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise _bad("checks", raw, "must be a list of [[checks]] tables")
+    breaker_names = {spec.name for spec in breakers}
+    specs: list[CheckSpec] = []
+    for index, entry in enumerate(raw):
+        spec = _parse_check(index, entry)
+        if any(other.type == spec.type for other in specs):
+            raise _bad(f"checks[{index}].type", spec.type, "this check is already configured")
+        companion = spec.build().companion_breaker()
+        if companion is not None and companion.name in breaker_names:
+            raise _bad(
+                f"checks[{index}].type",
+                spec.type,
+                f"registers the breaker {companion.name!r}, and [[breakers]] has one of that name",
+            )
+        specs.append(spec)
+    return tuple(specs)
+
+
+def check_settings(check: OrderCheck) -> dict[str, Any]:
+    """What ``check`` runs with, in the spelling of a ``[[checks]]`` entry: each parameter
+    read back from the check (``describe()``), unset (``None``) and empty ones left out,
+    numbers as the check holds them."""
+    return {
+        key: value
+        for key, value in check.describe().items()
+        if key not in ("name", "type") and value is not None and value != {} and value != []
+    }
+
+
 def _configurable(cls: type) -> list[str]:
     """The constructor parameters of ``cls`` a file may set (besides ``type`` and ``name``),
     in the constructor's order."""
@@ -597,6 +748,7 @@ def parse_config(data: Any, *, source: str | None = None, digest: str = "") -> H
             raise _bad(f"breakers[{index}].name", spec.name, "duplicate breaker name")
         names.add(spec.name)
         specs.append(spec)
+    checks = _parse_checks(root.get("checks"), specs)
     operators = _parse_operators(root.get("operators"))
     server = _parse_server(root.get("server"))
     if not server.loopback and not operators:
@@ -617,6 +769,7 @@ def parse_config(data: Any, *, source: str | None = None, digest: str = "") -> H
         operators=operators,
         kill_switch=_parse_kill_switch(root.get("kill_switch")),
         raw=root,
+        checks=checks,
     )
 
 
@@ -697,6 +850,56 @@ window_seconds = 60
 [[breakers]]
 type = "manual"                # the kill switch: `haltgate halt` halts it
 name = "manual"
+
+# Pre-trade order checks: each order is judged before the broker sees it. The type is the
+# deny code a refused order carries. Set the limits to your own account and symbols.
+# An order that only reduces a position is never refused by the size, value, collar,
+# position, exposure or open-order checks, so a position can always be closed.
+[[checks]]
+type = "max_order_quantity"    # fat-finger size limit per order
+max_quantity = "10000"
+per_symbol = {{ "BRK.A" = "5" }}   # a symbol's own limit
+
+[[checks]]
+type = "max_order_notional"    # fat-finger value limit: quantity x (limit, else last) price
+max_notional = "1000000"
+
+[[checks]]
+type = "price_collar"          # a limit more than 5 % through the last price is refused
+max_deviation = "0.05"
+max_price_age_seconds = 5      # and any order when the last price is older (or missing):
+                               # keep it above your bar interval if prices come from bars
+
+[[checks]]
+type = "max_position"          # the position after the order and the working orders
+max_quantity = "50000"
+
+[[checks]]
+type = "max_open_orders"       # working orders at once
+max_open = 100
+
+[[checks]]
+type = "duplicate_order"       # same symbol, side, quantity and price again within 1 s
+window_seconds = 1
+
+[[checks]]
+type = "message_throttle"      # submits + modifies + cancels per window
+max_messages = 100
+window_seconds = 1
+
+[[checks]]
+type = "execution_throttle"    # more than 50 orders for one symbol and side in 60 s trips
+max_orders = 50                # the latched breaker "execution_throttle": an operator
+window_seconds = 60            # must reset it (haltgate reset execution_throttle ...)
+
+# [[checks]]
+# type = "max_gross_exposure"  # gross exposure + this order's value
+# max_exposure = "2000000"
+# max_fraction_of_equity = "2" # and/or at most 2 x equity (the lower applies)
+
+# [[checks]]
+# type = "restricted_symbol"   # never trade these
+# symbols = ["XYZ"]
 
 [engine]
 on_trip = "pause"              # pause | cancel_all | reduce_only | stop

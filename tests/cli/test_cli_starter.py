@@ -33,26 +33,36 @@ def test_every_command_works_on_the_untouched_starter_file(tmp_path: Path, run_c
     checked = _ok(run_cli(*config, "check-config"))
     assert "config OK" in checked
     assert "drawdown (drawdown)" in checked and "manual (manual)" in checked
+    # The starter set of pre-trade checks (SPEC §10) resolves as written.
+    assert "  checks:    8" in checked
+    assert '    max_order_quantity: max_quantity="10000" per_symbol={"BRK.A": "5"}' in checked
+    assert "    execution_throttle: max_orders=50 window_seconds=60" in checked
 
     halted = _ok(run_cli(*config, "halt", "--reason", "first look", "--operator", "alice"))
     assert "HALTED ALL TRADING" in halted
     status = _ok(run_cli(*config, "status"))
     assert status.startswith("TRADING HALTED") and "first look" in status
-    for name in ("drawdown", "daily_loss", "order_rate", "manual"):
+    for name in ("drawdown", "daily_loss", "order_rate", "manual", "execution_throttle"):
         assert name in status
     report = json.loads(_ok(run_cli(*config, "status", "--json")))
     assert report["trading_allowed"] is False
+    # The starter's execution throttle registers its latched breaker (SPEC §10).
     assert {b["name"] for b in report["breakers"]} == {
         "drawdown",
         "daily_loss",
         "order_rate",
         "manual",
+        "execution_throttle",
     }
     reset = _ok(run_cli(*config, "reset", "manual", "--operator", "bob", "--reason", "seen"))
     assert "TRADING ALLOWED" in reset
     tail = _ok(run_cli(*config, "audit", "tail"))
     assert "config_loaded" in tail and "first look" in tail
     assert "audit log OK" in _ok(run_cli(*config, "audit", "verify"))
+    (tmp_path / "equity.csv").write_text(
+        "timestamp,portfolio_value\n2026-01-05T14:30:00Z,100000\n2026-01-05T14:31:00Z,99000\n"
+    )
+    assert "UTC" in _ok(run_cli(*config, "replay", "equity.csv"))
 
 
 def _console_script() -> list[str]:
