@@ -34,6 +34,7 @@ from bench.common import Config, Result, Row, Skip  # noqa: E402
 
 SECTIONS = {
     "callbreaker": "bench.callbreaker",
+    "checks": "bench.checks",
     "manager": "bench.manager",
     "memory": "bench.memory",
     "redis": "bench.redis_rt",

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SECTIONS = ("callbreaker", "manager", "memory", "redis", "replay")
+SECTIONS = ("callbreaker", "checks", "manager", "memory", "redis", "replay")
 
 
 @pytest.mark.timeout(180)
@@ -54,6 +54,10 @@ def test_bench_smoke_runs_every_section(tmp_path: Path) -> None:
         assert res["rows"], res["section"]
         assert res["targets"], res["section"]
     assert "  SKIP  " not in text
+    checks = results["checks"]
+    assert [t["name"] for t in checks["targets"]] == [
+        "admit_order() admitted: all ten checks minus none"
+    ]
     manager = results["manager"]
     names = {t["name"] for t in manager["targets"]}
     assert "manager.can_trade() vs a bare function call" in names
