@@ -7,6 +7,7 @@ import io
 import json
 import socket
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -158,3 +159,32 @@ def test_subprocess_entry_point(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "order_rate   TRIPPED" in done.stdout
     assert db.is_file()
+
+
+def test_a_fat_finger_and_a_limit_through_the_market_are_refused_with_their_codes() -> None:
+    code, text, store, _ = _run()
+    assert code == 0, text
+    lines = text.splitlines()
+    fat = next(line for line in lines if "[max_order_quantity]" in line)
+    assert fat.startswith("14:35  check        REFUSED   BUY 2000 [max_order_quantity]: ")
+    assert fat.endswith("2000 > 1000 (DEMO)")
+    collar = next(line for line in lines if "[price_collar]" in line)
+    assert collar.startswith("14:36  check        REFUSED   BUY 20 @ ")
+    assert "* (1 + 0.05) (DEMO)" in collar
+    # The limit is 20 % through the last close the collar compared it with.
+    limit = Decimal(collar.split("@ ", 1)[1].split(" ", 1)[0])
+    reference = Decimal(collar.split("reference ", 1)[1].split(" ", 1)[0])
+    assert limit == (reference * Decimal("1.20")).quantize(Decimal("0.01"))
+    assert "refused by the pre-trade checks: max_order_quantity=1, price_collar=1" in text
+    assert "rejected by gate (max_order_quantity)" in text
+    assert "rejected by gate (price_collar)" in text
+    # Refused by a check: no slot in the order-rate window, nothing reached the broker,
+    # and nothing in the audit log (a check's refusal is not a trip).
+    assert not any("DEMO" in e.payload and "2000" in e.payload for e in store.iter_audit())
+
+
+@pytest.mark.parametrize("seed", [1, 42])
+def test_every_seed_refuses_both_orders_by_their_checks(seed: int) -> None:
+    _code, text, _store, _ = _run(seed)
+    assert text.count("  check        REFUSED   ") == 2
+    assert "[max_order_quantity]" in text and "[price_collar]" in text

@@ -8,6 +8,9 @@ by default) that keeps their state and the hash-chained audit log. Time is a
 
 What happens (each line of the timeline is printed from the manager's events):
 
+- 14:35 a fat finger sends an order 100 times the usual size → the pre-trade check
+  ``max_order_quantity`` refuses it; 14:36 a limit buy 20 % above the market →
+  ``price_collar`` refuses it. Each refusal shows its deny code (SPEC §10).
 - 14:40 a bug re-sends an order in a loop → ``order_rate`` trips, the extra orders are
   refused; a minute later the orders age out and it clears.
 - 14:50 the broker's gateway times out → ``error_rate`` trips after the 4th error; it
@@ -38,6 +41,7 @@ from .breakers import (
     ManualCircuitBreaker,
     OrderRateCircuitBreaker,
 )
+from .checks import MaxOrderQuantity, PriceCollar
 from .clock import ManualClock
 from .engine import Bar, DataPortal, LiveTradingEngine, Order, OrderStatus, PaperBroker
 from .engine.live import TradingContext
@@ -54,12 +58,17 @@ MARKER = "haltgate_demo"
 OPERATOR = "alice"
 
 # Minute offsets (from START) of the scripted moments.
+FAT_FINGER = 5
+BAD_PRICE = 6
 RUNAWAY = 10
 OUTAGE = range(20, 24)  # the broker's gateway fails for these four minutes
 CRASH = 35
 HALT = 38
 RESET = 50
 DAY_TWO = 24 * 60  # the next session
+USUAL = 20  # the strategy's usual order size
+MAX_ORDER_QUANTITY = 1000
+COLLAR = Decimal("0.05")
 
 
 class FlakyPaperBroker(PaperBroker):
@@ -87,6 +96,14 @@ class DemoStrategy:
         minute = int((bar.timestamp - START).total_seconds() // 60)
         if minute == 0:
             context.buy(SYMBOL, 900)
+        elif minute == FAT_FINGER:
+            context.buy(SYMBOL, 100 * USUAL)  # a fat finger: two zeros too many
+        elif minute == BAD_PRICE:
+            last = context.price(SYMBOL)
+            assert last is not None
+            # A typo in the price: a limit 20 % through the market.
+            limit = DECIMAL_CONTEXT.multiply(last, Decimal("1.20")).quantize(Decimal("0.01"))
+            context.buy(SYMBOL, USUAL, limit_price=limit)
         elif minute == RUNAWAY:
             for _ in range(25):  # the bug: the same order re-sent in a tight loop
                 context.buy(SYMBOL, 1)
@@ -96,7 +113,7 @@ class DemoStrategy:
             context.buy(SYMBOL, 40, limit_price=82)
             context.buy(SYMBOL, 40, limit_price=80)
         elif minute in (CRASH, HALT + 2, RESET + 1) or minute == DAY_TWO:
-            context.buy(SYMBOL, 20)  # "buy the dip"
+            context.buy(SYMBOL, USUAL)  # "buy the dip"
 
 
 def _prices(seed: int) -> list[tuple[int, dict[str, Any]]]:
@@ -155,6 +172,17 @@ class Timeline:
 
     def __call__(self, event: BreakerEvent) -> None:
         self.events.append(event)
+        if event.kind == EventKind.ORDER_REFUSED and "code" in event.details:
+            # A pre-trade check refused this very order: one line with its deny code.
+            self.flush()
+            details = event.details
+            what = f"{details.get('side', '')} {details.get('quantity', '')}".strip()
+            if details.get("limit_price") is not None:
+                what += f" @ {details['limit_price']} limit"
+            reason = str(event.reason or "").removeprefix("order refused: ")
+            reason = reason.removeprefix(f"{details.get('check')}: ")
+            self.line(event.timestamp, "check", "REFUSED", f"{what} [{details['code']}]: {reason}")
+            return
         if event.kind == EventKind.ORDER_REFUSED:
             self._refused.append(event)
             return
@@ -284,6 +312,8 @@ async def _session(
     manager.add_breaker(OrderRateCircuitBreaker(max_orders_per_minute=10))
     manager.add_breaker(ErrorRateCircuitBreaker(max_errors=3, window_seconds=300))
     manager.add_breaker(ManualCircuitBreaker())
+    manager.add_check(MaxOrderQuantity(MAX_ORDER_QUANTITY))
+    manager.add_check(PriceCollar(COLLAR))
     timeline = Timeline(out)
     manager.add_listener(timeline)
 
@@ -306,10 +336,16 @@ async def _session(
         "breakers: drawdown > 10% | daily loss > $5,000 | 10 orders/min | "
         "> 3 broker errors/5 min | manual kill switch\n"
     )
+    out.write(
+        f"pre-trade checks: order size <= {MAX_ORDER_QUANTITY:,} | "
+        f"limit within {COLLAR:.0%} of the last price\n"
+    )
     out.write(f"engine: LiveTradingEngine + PaperBroker, on_trip=cancel_all | store: {store_url}\n")
 
     notes = {
         0: "the strategy opens a position: BUY 900 at market",
+        FAT_FINGER: f"a fat finger: BUY {100 * USUAL:,}, 100 times the usual {USUAL}",
+        BAD_PRICE: "a typo in the price: a limit buy 20% above the market",
         RUNAWAY: "a bug makes the strategy re-send its order in a tight loop (25 orders)",
         RUNAWAY + 1: "a minute later: the strategy places one order",
         OUTAGE.start: "the broker's order gateway starts timing out",
@@ -431,6 +467,9 @@ def _summary(
     )
     tripped_text = ", ".join(sorted(tripped & expected)) or "none"
     out.write(f"  tripped during the session: {tripped_text}\n")
+    codes = manager.get_refusal_counts()
+    refused_text = ", ".join(f"{code}={n}" for code, n in sorted(codes.items())) or "none"
+    out.write(f"  refused by the pre-trade checks: {refused_text}\n")
     if owns_store:
         manager.close()
         reopened = open_store(store_url)
