@@ -15,6 +15,10 @@ Exposed series:
 - ``haltgate_breaker_tripped{breaker}`` (1 while tripped or halted)
 - ``haltgate_breaker_trips_total{breaker,kind}`` (``kind`` = tripped | halted)
 - ``haltgate_orders_total{outcome}`` (``outcome`` = admitted | refused)
+- ``haltgate_order_refusals_total{code}`` (orders refused by the pre-trade checks since the
+  manager started, by deny code: every code of SPEC §10 is exported from the start, 0
+  until its first refusal; read from ``manager.get_refusal_counts()`` at scrape time, so
+  they are this process's refusals)
 - ``haltgate_token_checks_total{outcome}`` (the admin server's bearer-token checks:
   ``outcome`` = cached | verified | rejected | throttled_client | throttled_busy, see
   :data:`haltgate.server.auth.Outcome`)
@@ -26,6 +30,7 @@ import functools
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from .checks import DENY_CODES
 from .errors import ConfigError
 from .events import BreakerEvent, EventKind
 from .manager import CircuitBreakerManager
@@ -78,6 +83,22 @@ class _StateCollector:
         yield allowed
         yield state
         yield tripped
+        yield self._refusals()
+
+    def _refusals(self) -> Any:
+        from prometheus_client.core import CounterMetricFamily
+
+        # The manager counts (one place); the scrape only reads. Every deny code is there
+        # from the start, so rate() and alerts work before the first refusal.
+        family = CounterMetricFamily(
+            "haltgate_order_refusals",
+            "Orders refused by the pre-trade checks, by deny code",
+            labels=["code"],
+        )
+        counts = self._manager.get_refusal_counts()
+        for code in (*DENY_CODES, *sorted(set(counts) - set(DENY_CODES))):
+            family.add_metric([code], float(counts.get(code, 0)))
+        return family
 
     def describe(self) -> Iterator[Any]:
         return iter(())

@@ -69,14 +69,25 @@ def wait(driver: Any, condition: Any, timeout: float = 15) -> Any:
 def served(store: Any, config: Any) -> Iterator[str]:
     """The admin service over ``store`` on a real uvicorn on a free loopback port, in a
     thread; yields the page's URL."""
+    from haltgate.server import build_service
+
+    with served_service(build_service(store, config)) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def served_service(service: Any) -> Iterator[str]:
+    """``service`` (an :class:`~haltgate.server.AdminService`, e.g. over a trading
+    process's own manager) on a real uvicorn on a free loopback port, in a thread; yields
+    the page's URL."""
     import uvicorn
 
-    from haltgate.server import build_service, create_app
+    from haltgate.server import create_app
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = int(sock.getsockname()[1])
-    app = create_app(build_service(store, config))
+    app = create_app(service)
     uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=uv.run, daemon=True)
     thread.start()

@@ -218,6 +218,10 @@ class AdminService:
                 {**row, "since": row["since"].isoformat() if row["since"] else None} for row in rows
             ],
             "keyed": sorted(keyed),
+            # Orders refused by the pre-trade checks, by deny code, as counted by this
+            # service's manager: the trading process's own when the service is embedded in
+            # it; {} for `haltgate serve` (refusals are not in the store).
+            "refusals": self.manager.get_refusal_counts(),
             "time": datetime.now(UTC).isoformat(),
         }
 

@@ -55,6 +55,7 @@ STATUS_PAGE = """<!doctype html>
                          box-shadow: -6px 0 6px -6px rgba(0,0,0,.25); }
   th.action { background: #e9ebef; }
   tr.blocking { background: #fff0f0; }
+  #refusals { margin: 1em 0; padding: .5em .8em; background: #fff7e6; border-radius: 4px; }
   tr.blocking td.action { background: #fff0f0; }
   button { font-size: 16px; padding: 8px 14px; border-radius: 6px; border: 1px solid #888;
            background: #fff; cursor: pointer; font-weight: 600; }
@@ -117,6 +118,7 @@ STATUS_PAGE = """<!doctype html>
       autocomplete="off"></label>
     <button id="halt-all" type="button">HALT ALL TRADING</button>
   </section>
+  <div id="refusals" hidden></div>
   <h2>Latest audit entries</h2>
   <div id="events">&ndash;</div>
 </main>
@@ -170,6 +172,13 @@ function render(status) {
   }));
   document.getElementById("updated").textContent =
     "updated " + when(status.time) + " UTC \\u00b7 " + status.breakers.length + " breakers";
+  // Orders refused by the pre-trade checks, by deny code (only where this server's manager
+  // is the trading one: `haltgate serve` has none to count).
+  const refusals = Object.entries(status.refusals || {}).sort();
+  const box = document.getElementById("refusals");
+  box.hidden = refusals.length === 0;
+  box.textContent = refusals.length === 0 ? "" : "Refused by pre-trade checks: " +
+    refusals.map(([code, n]) => code + " " + n).join(" \\u00b7 ");
   // Rebuild the table only when something changed, so a button never vanishes under the
   // pointer between refreshes.
   const signature = JSON.stringify([status.breakers, status.keyed]);

@@ -83,7 +83,7 @@ ROUTES: tuple[RouteSpec, ...] = (
         "read",
         {
             200: "`trading_allowed`, `blocking`, `breakers` (name, type, state, reason, since, "
-            "operator), `keyed`, `time`",
+            "operator), `keyed`, `refusals`, `time`",
             400: _HOST,
             401: _READ_401,
             429: _READ_429,
