@@ -334,3 +334,49 @@ def test_the_context_builder_reads_the_broker_and_the_portal() -> None:
         gross_exposure=11_000,
     )
     assert len(context.open_orders) == 1
+
+
+class HoldsUnpriced(PaperBroker):
+    """Once it holds anything, also a symbol the portal has no price for (another
+    strategy's position)."""
+
+    def get_positions(self) -> dict[str, Decimal]:
+        held = super().get_positions()
+        return {**held, "GONE": Decimal(5)} if held else held
+
+    def get_account_value(self) -> Decimal:
+        return Decimal(1_000_000)
+
+
+def _reduce_only_close(*checks: OrderCheck) -> Order:
+    """Open 100 XYZ, trip the error-rate breaker (reduce-only mode), then close it."""
+
+    def trip_then_close(c: TradingContext) -> Any:
+        for _ in range(2):
+            c.engine.manager.record_error(ConnectionError("gateway"), category="broker")
+        assert not c.engine.manager.can_trade()
+        return c.sell("XYZ", 100)
+
+    plan: Plan = {0: lambda c: c.buy("XYZ", 100), 1: trip_then_close}
+    engine, _broker, _seen = run(
+        minute_bars([100, 100]),
+        plan,
+        *checks,
+        broker=lambda portal: HoldsUnpriced(portal, cash=1_000_000),
+        breakers=[ErrorRateCircuitBreaker(max_errors=1, window_seconds=300)],
+        on_trip="reduce_only",
+    )
+    assert engine.orders[0].status is OrderStatus.FILLED
+    return engine.orders[1]
+
+
+def test_reduce_only_without_checks_closes_without_reading_the_account() -> None:
+    close = _reduce_only_close()
+    assert close.status is OrderStatus.FILLED, close.reject_reasons
+
+
+def test_reduce_only_with_checks_needs_the_whole_context() -> None:
+    close = _reduce_only_close(MaxOrderQuantity(1000))
+    assert close.reject_reasons == [
+        "order context failed: LookupError: no price for GONE to value the gross exposure"
+    ]

@@ -505,7 +505,7 @@ class LiveTradingEngine:
                     mine.status = OrderStatus.CANCELLED
         return done
 
-    async def order_context(self, order: Order) -> OrderContext:
+    async def order_context(self, order: Order, *, account: bool = True) -> OrderContext:
         """The :class:`~haltgate.OrderContext` the pre-trade checks judge ``order`` in,
         read from the broker and the data portal now (the one place the engine builds it;
         the broker's methods may be sync or async):
@@ -519,6 +519,10 @@ class LiveTradingEngine:
           and that bar's timestamp (none before its first bar), so a price older than the
           clock by more than ``PriceCollar``'s age is refused as stale.
 
+        With ``account=False`` (reduce-only mode without checks: only the reducing rule
+        reads the context) the account value and gross exposure are not read (``equity``
+        ``None``, ``gross_exposure`` 0), so a closing order does not depend on them.
+
         Raises whatever the broker raises, and ``LookupError`` for a position with no price
         to value it; :meth:`submit` then refuses the order (fail closed)."""
         broker = self.broker
@@ -530,11 +534,11 @@ class LiveTradingEngine:
             working = () if listed is None else listed
         else:
             working = [o for o in self.orders if o is not order and o.status.is_working]
-        equity = await resolve(broker.get_account_value())
+        equity = await resolve(broker.get_account_value()) if account else None
         portal = self.data_portal
         gross = _ZERO
         for symbol, quantity in positions.items():
-            if quantity == _ZERO:
+            if quantity == _ZERO or not account:
                 continue
             price = portal.current_price(symbol)
             if price is None:
@@ -558,10 +562,11 @@ class LiveTradingEngine:
         if self._paused_reason is not None:
             return [f"engine paused: {self._paused_reason}"], False, None
         reduce_mode = self.on_trip == "reduce_only" and not self._manager.can_trade()
-        if not reduce_mode and not self._manager.get_checks():
+        checked = bool(self._manager.get_checks())
+        if not reduce_mode and not checked:
             return [], False, None
         try:
-            context = await self.order_context(order)
+            context = await self.order_context(order, account=checked)
         except Exception as exc:
             # Fail closed: an order whose position, working orders or prices cannot be read
             # is never sent unjudged.
