@@ -36,12 +36,14 @@ from ..audit import (
     chain_entries,
     entry_fields,
     entry_from_fields,
+    last_state_seq,
     to_jsonable,
 )
 from ..errors import ConfigError, StoreUnavailableError
 from ..redact import redact_url
+from ..values import to_flag
 from .background import BackgroundStore
-from .base import AuditRecord, ValueUpdate
+from .base import EPOCH_KEY, AuditRecord, ValueUpdate, new_epoch
 
 if TYPE_CHECKING:
     from ..breakers.base import BaseCircuitBreaker
@@ -64,20 +66,21 @@ _PING_EVERY = 0.025
 
 # KEYS: breaker hash, change counter, audit list, audit head, small-value key
 # ARGV: expected head "seq:hash", name, state JSON ("" = no snapshot), data JSON, origin,
-#       channel, small value JSON ("" = none), then the audit entries as JSON.
+#       channel, small value JSON ("" = none), the seq of the audit entry the record names
+#       ("" = keep the one it names), then the audit entries as JSON.
 _WRITE_SCRIPT = """
 local head = redis.call('GET', KEYS[4]) or ('0:' .. string.rep('0', 64))
 if head ~= ARGV[1] then
   return {0, head}
 end
 local n = #ARGV
-for i = 8, n do
+for i = 9, n do
   redis.call('RPUSH', KEYS[3], ARGV[i])
 end
 if ARGV[7] ~= '' then
   redis.call('SET', KEYS[5], ARGV[7])
 end
-if n >= 8 then
+if n >= 9 then
   local last = cjson.decode(ARGV[n])
   redis.call('SET', KEYS[4], tostring(last['seq']) .. ':' .. last['hash'])
   head = redis.call('GET', KEYS[4])
@@ -86,6 +89,9 @@ local seq = 0
 if ARGV[3] ~= '' then
   seq = redis.call('INCR', KEYS[2])
   redis.call('HSET', KEYS[1], 'state', ARGV[3], 'data', ARGV[4], 'seq', seq, 'origin', ARGV[5])
+  if ARGV[8] ~= '' then
+    redis.call('HSET', KEYS[1], 'audit_seq', ARGV[8])
+  end
   redis.call('PUBLISH', ARGV[6], cjson.encode({name = ARGV[2], seq = seq,
     origin = ARGV[5], state = ARGV[3]}))
 end
@@ -136,6 +142,17 @@ return {admitted, count, string.format('%d', now), member, frees}
 """
 
 
+def _head_seq(raw: str | None) -> int:
+    """The seq of a ``seq:hash`` head (0 when there is none)."""
+    seq_text = str(raw or "").partition(":")[0]
+    return int(seq_text) if seq_text.isdigit() else 0
+
+
+def _int_or_none(raw: Any) -> int | None:
+    text = str(raw) if raw is not None else ""
+    return int(text) if text.isdigit() else None
+
+
 def _redis_module() -> Any:
     try:
         import redis
@@ -162,7 +179,15 @@ class RedisStore(BackgroundStore):
     the pub/sub channel, so several independent systems can share one server. Every call
     waits at most ``store_timeout`` seconds for Redis (default 0.25); while Redis cannot
     be reached trading is refused (fail-closed) unless ``fail_open=True``.
+
+    A namespace is set up by writing its epoch marker: ``create=True`` does it for a
+    namespace that holds nothing yet (tests, the demo), ``haltgate store init URL`` for
+    any. A namespace without its marker is never taken for a new one: the store refuses
+    trading with ``store lost its data`` (every process using it), and so it does when the
+    marker disappears or changes, or the audit head goes back, while it runs.
     """
+
+    keeps_epoch = True
 
     def __init__(
         self,
@@ -172,6 +197,7 @@ class RedisStore(BackgroundStore):
         store_timeout: float = 0.25,
         fail_open: bool = False,
         audit_key: bytes | None = None,
+        create: bool = False,
     ) -> None:
         super().__init__(store_timeout=store_timeout, fail_open=fail_open, audit_key=audit_key)
         redis = _redis_module()
@@ -185,20 +211,23 @@ class RedisStore(BackgroundStore):
             OSError,
             ValueError,
         )
-        self._client = redis.Redis.from_url(
-            url,
+        options: dict[str, Any] = {
             # A little below store_timeout so the whole call, parsing included, stays
             # within it even when the server hangs.
-            socket_timeout=self.store_timeout * 0.8,
-            socket_connect_timeout=self.store_timeout * 0.8,
-            retry=Retry(NoBackoff(), 0),
-            retry_on_timeout=False,
-            health_check_interval=0,
-            decode_responses=True,
+            "socket_timeout": self.store_timeout * 0.8,
+            "socket_connect_timeout": self.store_timeout * 0.8,
+            "retry": Retry(NoBackoff(), 0),
+            "retry_on_timeout": False,
+            "health_check_interval": 0,
+            "decode_responses": True,
             # RESP2: a PING on the subscribed connection answers with a "pong" message
             # (the listener's health check relies on it).
-            protocol=2,
-        )
+            "protocol": 2,
+        }
+        self._client = redis.Redis.from_url(url, **options)
+        # The watcher's poll of the epoch marker and head has its own connection, so the
+        # order path's connection carries nothing but orders.
+        self._watch_client = redis.Redis.from_url(url, **options)
         self._origin = self.origin
         # The audit chain's mode was checked against this writer's (see _write).
         self._mode_recorded = False
@@ -218,16 +247,66 @@ class RedisStore(BackgroundStore):
         # first unanswered PING, this allowance, one tick.
         self._pong_allowance = min(max(self.store_timeout * 0.8, 0.1), 0.2)
         self._windows: dict[str, RedisRateWindow] = {}
+        self._create = to_flag(create, "create")
+        self._expects_marker = True
+        # The marker and head as last read by the watcher (parsed only when they change).
+        self._seen_epoch: tuple[str | None, str | None] = ("", "")
+        self._synced_once = False
         try:
             self._client.ping()
         except self._redis_errors as exc:
             if not fail_open:
                 raise StoreUnavailableError(f"cannot reach {self.describe()}: {exc}") from exc
             self._down_reason = f"store {self.describe()} unavailable: {exc}"
+        else:
+            self._sync_epoch()
         self._start()
 
     def describe(self) -> str:
         return f"{redact_url(self.url)} (namespace {self.namespace})"
+
+    # ------------------------------------------------------------------ epoch
+    def _sync_epoch(self) -> None:
+        """Read the marker (creating it, with ``create=True``, in a namespace that holds
+        nothing yet) and the head, and apply the one epoch rule."""
+        marker_key = self._key("kv", EPOCH_KEY)
+        raw = self._call("read epoch", self._client.get, marker_key)
+        if raw is None and self._create and self._epoch is None:
+            if self._namespace_empty():
+                fresh = canonical_json(new_epoch("created"))
+                if self._call("create epoch", self._client.set, marker_key, fresh, nx=True):
+                    logger.info("store_created", extra={"store": self.describe()})
+            # Another process may have set it up meanwhile (its marker is then all there is).
+            raw = self._call("read epoch", self._client.get, marker_key)
+            if raw is None:
+                logger.error("store_not_created", extra={"store": self.describe()})
+                self._lose(
+                    "has no epoch marker but holds haltgate data (a namespace of an earlier "
+                    "version, or one that lost its marker): create=True sets up only an "
+                    "empty namespace"
+                )
+        head = self._call("read audit head", self._client.get, self._key("audit", "head"))
+        self._observe_raw(raw, head)
+
+    def _observe_raw(self, raw: str | None, head: str | None) -> None:
+        if (raw, head) == self._seen_epoch and self._lost_reason is None:
+            return
+        self._seen_epoch = (raw, head)
+        try:
+            marker = json.loads(raw) if raw else None
+        except ValueError:
+            marker = None
+        self._observe_epoch(marker, _head_seq(head))
+
+    def _namespace_empty(self) -> bool:
+        keys = self._call(
+            "scan", lambda: next(iter(self._client.scan_iter(self._key("*"), count=200)), None)
+        )
+        return keys is None
+
+    def _forget_numbers(self) -> None:
+        super()._forget_numbers()
+        self._mode_recorded = False
 
     def _key(self, *parts: str) -> str:
         return ":".join((self.namespace, *parts))
@@ -263,7 +342,21 @@ class RedisStore(BackgroundStore):
             if snapshot is not None
         }
 
+    def load_all_records(self) -> dict[str, tuple[dict[str, Any], int | None]]:
+        """Every record with the seq of the audit entry it names (its ``audit_seq``)."""
+        return {
+            name: (snapshot, audit_seq)
+            for name, (_seq, snapshot, audit_seq) in self._load_all_fields().items()
+            if snapshot is not None
+        }
+
     def _load_all_with_seq(self) -> dict[str, tuple[int, dict[str, Any] | None]]:
+        return {
+            name: (seq, snapshot)
+            for name, (seq, snapshot, _named) in self._load_all_fields().items()
+        }
+
+    def _load_all_fields(self) -> dict[str, tuple[int, dict[str, Any] | None, int | None]]:
         prefix = self._key("breaker", "")
         keys = sorted(self._call("scan", lambda: list(self._client.scan_iter(prefix + "*"))))
         if not keys:
@@ -273,7 +366,11 @@ class RedisStore(BackgroundStore):
             pipe.hgetall(key)
         rows = self._call("load", pipe.execute)
         return {
-            key[len(prefix) :]: (int(fields.get("seq") or 0), self._snapshot(fields))
+            key[len(prefix) :]: (
+                int(fields.get("seq") or 0),
+                self._snapshot(fields),
+                _int_or_none(fields.get("audit_seq")),
+            )
             for key, fields in zip(keys, rows, strict=True)
         }
 
@@ -300,8 +397,9 @@ class RedisStore(BackgroundStore):
         audit: Sequence[AuditRecord],
     ) -> list[AuditEntry]:
         """One Lua script: append the chained audit entries (if the chain head is the one
-        this process last saw; else re-chain on the new head and retry), save the snapshot,
-        bump the change number and publish it."""
+        this process last saw; else re-chain on the new head and retry), save the snapshot
+        (naming its last audit entry), bump the change number and publish it."""
+        self._guard_lost()
         return self._write(name, snapshot, audit)
 
     def _write(
@@ -335,6 +433,7 @@ class RedisStore(BackgroundStore):
         ]
         while True:
             entries = self._chain(audit)
+            named = last_state_seq(entries, name) if snapshot is not None else None
             args = [
                 self._audit_head,
                 name,
@@ -343,6 +442,7 @@ class RedisStore(BackgroundStore):
                 self._origin,
                 self._channel,
                 value[1] if value else "",
+                "" if named is None else str(named),
                 *(canonical_json(entry_fields(e)) for e in entries),
             ]
             reply = self._call("write", self._write_script, keys=keys, args=args)
@@ -373,6 +473,7 @@ class RedisStore(BackgroundStore):
     ) -> None:
         """Save ``value`` (JSON) under ``key``; with ``audit``, the value and its audit
         entry are written by one script (atomically)."""
+        self._guard_lost()
         text = canonical_json(value)
         if audit is None:
             self._call("set", self._client.set, self._key("kv", key), text)
@@ -397,6 +498,7 @@ class RedisStore(BackgroundStore):
         """Read, update and write ``key`` atomically against every process of the
         namespace: under a short Redis mutex (``SET NX PX``, released only by its holder),
         waited for at most ``store_timeout``."""
+        self._guard_lost()
         mutex = self._key("kv", key, "mutex")
         token = uuid.uuid4().hex
         deadline = time.monotonic() + self.store_timeout
@@ -414,6 +516,7 @@ class RedisStore(BackgroundStore):
             self._call("unlock", self._client.eval, _UNLOCK_SCRIPT, 1, mutex, token)
 
     def _write_soft(self, name: str, snapshot: Mapping[str, Any]) -> None:
+        self._guard_lost()
         state = canonical_json({k: v for k, v in snapshot.items() if k != "data"})
         data = canonical_json(snapshot.get("data") or {})
         self._call(
@@ -476,6 +579,11 @@ class RedisStore(BackgroundStore):
                 raise TimeoutError(
                     f"no reply to PING from redis within {self._pong_allowance * 1000:.0f} ms"
                 )
+            # FLUSHDB (or another epoch) does not drop the connection: look every poll.
+            raw, head = self._watch_client.mget(
+                self._key("kv", EPOCH_KEY), self._key("audit", "head")
+            )
+            self._observe_raw(raw, head)
         except self._redis_errors as exc:
             self._drop_pubsub()
             self._mark_down(f"{type(exc).__name__}: {exc}")
@@ -528,6 +636,9 @@ class RedisStore(BackgroundStore):
             self._client.script_load(script.script)
         head = self._client.get(self._key("audit", "head"))
         self._audit_head = str(head) if head else f"0:{GENESIS_HASH}"
+        # A server that restarted empty has no marker: the store lost its data, and this
+        # process holds its trips and halts until an operator re-initialises it.
+        self._sync_epoch()
         # A server that lost its data restarts its change counter: forget which numbers
         # this process wrote (the stored state is the latest anyway; a write racing this
         # resync records its new number before the guard compares).
@@ -536,19 +647,23 @@ class RedisStore(BackgroundStore):
         for name, (seq, snapshot) in stored.items():
             if snapshot is not None and seq > 0:
                 self._apply_remote(name, seq, snapshot)
-        # A server that lost its data (restarted without persistence) must not forget a
-        # trip or halt this process still holds: write those back.
-        for name, breaker in list(self._attached.items()):
-            if name not in stored and breaker.is_tripped:
-                with self._state_lock:
-                    self._unsaved.setdefault(name, (breaker, []))
-                logger.warning("store_state_reasserted", extra={"breaker": name})
+        # A record that disappeared (the marker did not) must not make this process forget
+        # a trip or halt it still holds: write those back, audited.
+        # (Not at the first sync: this process's state came from the store at attach, and
+        # a trip made since is being written by its own save.)
+        if self._lost_reason is None and self._synced_once:
+            missing = {name for name in self._attached if name not in stored}
+            if missing:
+                self._reassert_held("its record was missing from the store", only=missing)
+        self._synced_once = True
 
     def close(self) -> None:
         super().close()
         self._drop_pubsub()
         with contextlib.suppress(Exception):
             self._client.close()
+        with contextlib.suppress(Exception):
+            self._watch_client.close()
 
 
 class RedisRateWindow:
