@@ -184,9 +184,11 @@ def cmd_status(ctx: Context) -> int:
 def _verify_durable(manager: Any, name: str, state: str) -> None:
     snapshot = manager.store.load_snapshot(name)
     if snapshot is None or snapshot.get("state") != state:
+        lost = manager.store.lost_data_reason()
         raise CommandError(
             f"the store did not confirm {name!r} as {state}: do not assume the change is in "
             "effect for other processes; check with `haltgate status` and try again"
+            + (f" ({lost})" if lost else "")
         )
 
 

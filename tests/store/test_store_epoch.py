@@ -429,3 +429,30 @@ def test_an_audit_head_that_goes_back_in_sqlite_fails_a_running_process_closed(
         assert "audit head went back from entry 4 to entry 2" in (manager.get_blocking_reasons()[0])
     finally:
         manager.close()
+
+
+def test_processes_creating_one_sqlite_file_at_once_agree_on_one_new_epoch(
+    tmp_path: Path,
+) -> None:
+    from .conftest import read_line, spawn
+
+    db = tmp_path / "race.db"
+    code = (
+        "import sys\n"
+        "from haltgate.store.sqlite import SQLiteStore\n"
+        "s = SQLiteStore(sys.argv[1], store_timeout=5)\n"
+        "print(s.load_epoch()['id'], flush=True)\n"
+        "s.close()\n"
+    )
+    procs = [spawn(code, str(db)) for _ in range(4)]
+    ids = {read_line(proc, 30) for proc in procs}
+    for proc in procs:
+        assert proc.wait(timeout=30) == 0
+    assert len(ids) == 1  # one marker, made with the tables; nobody adopted the file
+    store = SQLiteStore(db)
+    try:
+        marker = store.load_epoch()
+        assert marker is not None and marker["how"] == "created" and marker["id"] in ids
+        assert list(store.iter_audit()) == []
+    finally:
+        store.close()

@@ -210,7 +210,18 @@ class SQLiteStore(BackgroundStore):
                 "('breakers', 'kv', 'counters', 'audit', 'audit_no_update', 'audit_no_delete')"
             ).fetchone()
             fresh = present == 0
-            if present < 6:
+            if fresh:
+                # A new file gets its marker in the transaction that creates its tables, so
+                # a process opening it meanwhile never sees tables without a marker (and
+                # takes it for a file of an earlier version).
+                marker = canonical_json(new_epoch("created")).replace("'", "''")
+                self._writer.executescript(
+                    "BEGIN IMMEDIATE;\n"
+                    + _SCHEMA
+                    + f"INSERT OR IGNORE INTO kv (key, value) VALUES ('{EPOCH_KEY}', '{marker}');\n"
+                    + "COMMIT;"
+                )
+            elif present < 6:
                 self._writer.executescript(_SCHEMA)
             columns = {row[1] for row in self._writer.execute("PRAGMA table_info(breakers)")}
             if "audit_seq" not in columns:
@@ -266,15 +277,22 @@ class SQLiteStore(BackgroundStore):
         return found
 
     @staticmethod
-    def _read_epoch(conn: sqlite3.Connection) -> dict[str, Any] | None:
-        row = conn.execute("SELECT value FROM kv WHERE key = ?", (EPOCH_KEY,)).fetchone()
-        value = json.loads(row[0]) if row else None
+    def _read_kv(conn: sqlite3.Connection, key: str) -> Any:
+        """A small value read on ``conn`` (text that is not JSON reads as ``None``)."""
+        row = conn.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
+        try:
+            return json.loads(row[0]) if row else None
+        except (TypeError, ValueError):
+            return None
+
+    @classmethod
+    def _read_epoch(cls, conn: sqlite3.Connection) -> dict[str, Any] | None:
+        value = cls._read_kv(conn, EPOCH_KEY)
         return value if isinstance(value, dict) and isinstance(value.get("id"), str) else None
 
-    @staticmethod
-    def _read_head(conn: sqlite3.Connection) -> int:
-        row = conn.execute("SELECT value FROM kv WHERE key = ?", (AUDIT_HEAD_KEY,)).fetchone()
-        value = json.loads(row[0]) if row else None
+    @classmethod
+    def _read_head(cls, conn: sqlite3.Connection) -> int:
+        value = cls._read_kv(conn, AUDIT_HEAD_KEY)
         seq = value.get("seq") if isinstance(value, dict) else None
         return seq if isinstance(seq, int) else 0
 
