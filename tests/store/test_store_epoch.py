@@ -267,13 +267,21 @@ def test_another_epoch_under_a_running_process_is_lost_until_store_init(
     manager = CircuitBreakerManager(breakers=[ManualCircuitBreaker()], store=RedisStore(redis_url))
     try:
         manager.halt_all("held", "ops")
-        _flushdb(redis_server)
-        RedisStore(redis_url, create=True).close()  # a new, empty store with another marker
+        other = RedisStore(redis_url, namespace="other", create=True)
+        foreign = other.load_epoch()
+        other.close()
+        client: Any = redis_server.client()
+        try:  # another store's marker where this one's was (its data, restored here)
+            client.set("haltgate:kv:store_epoch", json.dumps(foreign))
+        finally:
+            client.close()
         wait_for(lambda: _lost(manager), timeout=2)
+        assert "another epoch marker" in manager.get_blocking_reasons()[0]
+        # A namespace flushed and set up again with create=True is no re-initialisation.
+        _flushdb(redis_server)
+        RedisStore(redis_url, create=True).close()
         time.sleep(0.1)
-        assert _lost(manager)  # a marker made by create=True is not a re-initialisation
-        reason = manager.get_blocking_reasons()[0]
-        assert "another epoch marker" in reason
+        assert _lost(manager)
         operator = RedisStore(redis_url)
         try:
             _marker, written = operator.initialise("alice", new_epoch_anyway=True)

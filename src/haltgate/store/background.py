@@ -239,7 +239,7 @@ class BackgroundStore(Store):
     def _lose(self, problem: str) -> None:
         reason = (
             f"store lost its data: {self.describe()} {problem}; trading is refused until "
-            f"{LOST_HINT} (fail-closed)"
+            f"an operator re-initialises it ({LOST_HINT}) (fail-closed)"
         )
         with self._state_lock:
             was = self._lost_reason

@@ -55,7 +55,8 @@ EPOCH_KEY = "store_epoch"
 """The small value holding the store's epoch marker (``{"id", "created", "how",
 "previous"}``), written when the store is set up (see :func:`new_epoch`)."""
 
-LOST_HINT = "an operator must re-initialise it: haltgate store init URL --operator NAME"
+LOST_HINT = "haltgate store init URL --operator NAME"
+"""How an operator re-initialises a store that lost its data."""
 
 
 def new_epoch(how: str, previous: str | None = None) -> dict[str, Any]:
@@ -405,7 +406,8 @@ class Store(ABC):
             ok=False,
             first_bad_seq=None,
             problem="the store has no epoch marker: it lost its data (FLUSHDB, a restart "
-            f"without persistence, another server) or was never set up; {LOST_HINT}",
+            f"without persistence, another server) or was never set up; an operator must "
+            f"re-initialise it: {LOST_HINT}",
         )
 
     def _verify_records(
