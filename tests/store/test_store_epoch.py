@@ -18,7 +18,12 @@ from typing import Any
 
 import pytest
 
-from haltgate import CircuitBreakerManager, ManualCircuitBreaker, ManualClock
+from haltgate import (
+    CircuitBreakerManager,
+    ManualCircuitBreaker,
+    ManualClock,
+    OrderRateCircuitBreaker,
+)
 from haltgate.store.sqlite import SQLiteStore
 
 from .conftest import RedisServer
@@ -76,13 +81,23 @@ def test_a_flushed_namespace_is_reported_by_status_and_verify(
     verify = run_cli("--store", redis_url, "audit", "verify")
     assert verify.returncode == 1 and "no epoch marker" in verify.stdout
     # A process started now refuses trading too, and writes nothing into the namespace.
-    late = CircuitBreakerManager(breakers=[ManualCircuitBreaker()], store=RedisStore(redis_url))
+    late = CircuitBreakerManager(
+        breakers=[ManualCircuitBreaker(), OrderRateCircuitBreaker(10, 60)],
+        store=RedisStore(redis_url),
+    )
     try:
         assert late.can_trade() is False and _lost(late)
+        assert late.record_order() is False
         late.halt_all("still halting in memory", "ops")
         assert late.can_trade() is False
     finally:
         late.close()
+    # fail_open keeps trading through an outage, not through lost data.
+    open_store = RedisStore(redis_url, fail_open=True)
+    try:
+        assert LOST in (open_store.blocking_reason() or "")
+    finally:
+        open_store.close()
     client: Any = redis_server.client()
     try:
         assert client.keys("haltgate:*") == []

@@ -260,8 +260,7 @@ class BackgroundStore(Store):
         known = self._epoch
         if marker is not None and (known is None or marker["id"] != known["id"]):
             if known is None or (
-                marker.get("how") == STORE_INIT
-                and str(marker.get("created", "")) > str(known.get("created", ""))
+                marker.get("how") == STORE_INIT and _created(marker) > _created(known)
             ):
                 self._begin_epoch(marker, head_seq)
             elif self._lost_reason is None:
@@ -587,6 +586,15 @@ class BackgroundStore(Store):
             return seq > self._own_seq.get(name, 0)
 
         breaker.adopt_remote(state_only, guard=newer_and_safe)
+
+
+def _created(marker: Mapping[str, Any]) -> datetime:
+    """When an epoch marker was written (the earliest time for one that does not say)."""
+    try:
+        created = datetime.fromisoformat(str(marker.get("created")))
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)
+    return created if created.tzinfo is not None else created.replace(tzinfo=UTC)
 
 
 def _close_at_exit(ref: weakref.ref[BackgroundStore]) -> None:

@@ -259,7 +259,12 @@ class RedisStore(BackgroundStore):
                 raise StoreUnavailableError(f"cannot reach {self.describe()}: {exc}") from exc
             self._down_reason = f"store {self.describe()} unavailable: {exc}"
         else:
-            self._sync_epoch()
+            try:
+                self._sync_epoch()
+            except StoreUnavailableError:
+                if not fail_open:
+                    raise
+                # Down (marked by _call): the watcher reads the marker when it reconnects.
         self._start()
 
     def describe(self) -> str:
@@ -692,6 +697,9 @@ class RedisRateWindow:
 
     def _run(self, limit: int) -> list[Any] | None:
         store = self._store
+        if store._lost_reason is not None:
+            # Nothing is written to a store that lost its data (not even an order).
+            raise StoreUnavailableError(store._lost_reason)
         if store._down_reason is not None:
             if store.fail_open:
                 return None
