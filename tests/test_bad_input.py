@@ -28,9 +28,23 @@ from haltgate import (
     InvalidInputError,
     ManualCircuitBreaker,
     ManualClock,
+    Order,
+    OrderContext,
     OrderRateCircuitBreaker,
     PositionConcentrationCircuitBreaker,
     VolatilityCircuitBreaker,
+)
+from haltgate.checks import (
+    DuplicateOrder,
+    ExecutionThrottle,
+    MaxGrossExposure,
+    MaxOpenOrders,
+    MaxOrderNotional,
+    MaxOrderQuantity,
+    MaxPosition,
+    MessageThrottle,
+    PriceCollar,
+    RestrictedSymbols,
 )
 
 START = datetime(2025, 3, 3, 14, 30, tzinfo=UTC)
@@ -61,6 +75,8 @@ def snapshot(subject: Any) -> Any:
             [snapshot(b) for b in subject.get_all_breakers()],
             subject.get_status(),
             len(subject._listeners._listeners),
+            [(c.name, repr(c), window_counts(c, subject)) for c in subject.get_checks()],
+            subject.get_refusal_counts(),
         )
     assert isinstance(subject, BaseCircuitBreaker)
     state: dict[str, Any] = {
@@ -84,6 +100,15 @@ def snapshot(subject: Any) -> Any:
         state["baseline"] = subject.get_start_of_day_value()
         state["loss"] = subject.get_current_daily_loss()
     return state
+
+
+def window_counts(check: Any, manager: CircuitBreakerManager) -> dict[Any, int]:
+    """What a check's window holds, per key."""
+    window = check.bound_window
+    if window is None:
+        return {}
+    now = manager.clock.monotonic()
+    return {key: counter.count(now) for key, counter in window._counters.items()}
 
 
 # ----------------------------------------------------------------------------- subjects
@@ -171,6 +196,40 @@ def manager(clock: ManualClock) -> CircuitBreakerManager:
     assert isinstance(latched, DrawdownCircuitBreaker)
     latched.update(100)
     latched.update(10)
+    return m
+
+
+def ten_checks() -> list[Any]:
+    return [
+        MaxOrderQuantity(1000, per_symbol={"BRK.A": 1}),
+        MaxOrderNotional(10**6),
+        PriceCollar("0.1"),
+        MaxPosition(10**5, per_symbol={"SPY": {"max_notional": 10**6}}),
+        MaxGrossExposure(10**7, max_fraction_of_equity=2),
+        MaxOpenOrders(50),
+        DuplicateOrder(5),
+        MessageThrottle(100, 1),
+        ExecutionThrottle(2, 60),
+        RestrictedSymbols(["GME"]),
+    ]
+
+
+def checked(clock: ManualClock) -> CircuitBreakerManager:
+    """A manager with all ten order checks, orders admitted and refused, and a tripped
+    execution throttle."""
+    m = CircuitBreakerManager(clock=clock)
+    m.add_breaker(drawdown(clock))
+    m.add_breaker(OrderRateCircuitBreaker(100))
+    m.add_breaker(ManualCircuitBreaker())
+    for check in ten_checks():
+        m.add_check(check)
+    ctx = OrderContext(reference_price=100, price_time=clock.now(), equity=10**6)
+    assert m.admit_order(order=Order.make("SPY", 10, limit_price=100), context=ctx) == []
+    m.record_message("cancel")
+    assert m.admit_order(order=Order.make("SPY", 10**6), context=ctx)  # too big
+    assert m.admit_order(order=Order.make("QQQ", 1, limit_price=100), context=ctx) == []
+    assert m.admit_order(order=Order.make("QQQ", 2, limit_price=100), context=ctx) == []
+    assert m.admit_order(order=Order.make("QQQ", 3, limit_price=100), context=ctx)  # trips
     return m
 
 
@@ -716,6 +775,251 @@ CASES: list[Case] = [
         lambda m, v: m.add_listener(v),
         (None, 5),
     ),
+    # order checks ------------------------------------------------------------------------
+    Case(
+        "MaxOrderQuantity()",
+        "max_quantity",
+        nothing,
+        lambda s, v: MaxOrderQuantity(v),
+        tuple(BAD_POSITIVE),
+    ),
+    Case(
+        "MaxOrderQuantity()",
+        "per_symbol",
+        nothing,
+        lambda s, v: MaxOrderQuantity(10, per_symbol=v),
+        ("SPY", 5, True, [("SPY", 1)], {5: 1}, {"": 1}, {" ": 1}),
+    ),
+    Case(
+        "MaxOrderQuantity()",
+        "per_symbol[SPY]",
+        nothing,
+        lambda s, v: MaxOrderQuantity(10, per_symbol={"SPY": v}),
+        tuple(BAD_POSITIVE),
+    ),
+    Case(
+        "MaxOrderNotional()",
+        "max_notional",
+        nothing,
+        lambda s, v: MaxOrderNotional(v),
+        tuple(BAD_POSITIVE),
+    ),
+    Case(
+        "MaxOrderNotional()",
+        "per_symbol[ES]",
+        nothing,
+        lambda s, v: MaxOrderNotional(10, per_symbol={"ES": v}),
+        tuple(BAD_POSITIVE),
+    ),
+    Case(
+        "PriceCollar()", "max_deviation", nothing, lambda s, v: PriceCollar(v), tuple(BAD_FRACTION)
+    ),
+    Case(
+        "PriceCollar()",
+        "max_price_age_seconds",
+        nothing,
+        lambda s, v: PriceCollar("0.1", max_price_age_seconds=v),
+        tuple(BAD_SECONDS),
+    ),
+    Case(
+        "MaxPosition()", "max_quantity", nothing, lambda s, v: MaxPosition(v), tuple(BAD_POSITIVE)
+    ),
+    Case(
+        "MaxPosition()",
+        "max_notional",
+        nothing,
+        lambda s, v: MaxPosition(1, max_notional=v),
+        tuple(x for x in BAD_POSITIVE if x is not None),
+    ),
+    Case(
+        "MaxPosition()",
+        "per_symbol[SPY]",
+        nothing,
+        lambda s, v: MaxPosition(1, per_symbol={"SPY": v}),
+        (5, "5", None, True, [1], {}, {"size": 1}),
+    ),
+    Case(
+        "MaxPosition()",
+        "per_symbol[SPY].max_quantity",
+        nothing,
+        lambda s, v: MaxPosition(1, per_symbol={"SPY": {"max_quantity": v}}),
+        tuple(BAD_POSITIVE),
+    ),
+    Case(
+        "MaxPosition()",
+        "per_symbol[SPY].max_notional",
+        nothing,
+        lambda s, v: MaxPosition(1, per_symbol={"SPY": {"max_notional": v}}),
+        tuple(BAD_POSITIVE),
+    ),
+    Case(
+        "MaxGrossExposure()",
+        "max_exposure",
+        nothing,
+        lambda s, v: MaxGrossExposure(v),
+        tuple(BAD_POSITIVE),
+    ),
+    Case(
+        "MaxGrossExposure()",
+        "max_fraction_of_equity",
+        nothing,
+        lambda s, v: MaxGrossExposure(1, max_fraction_of_equity=v),
+        tuple(x for x in BAD_POSITIVE if x is not None),
+    ),
+    Case("MaxOpenOrders()", "max_open", nothing, lambda s, v: MaxOpenOrders(v), tuple(BAD_COUNT)),
+    Case(
+        "DuplicateOrder()",
+        "window_seconds",
+        nothing,
+        lambda s, v: DuplicateOrder(v),
+        tuple(BAD_SECONDS),
+    ),
+    Case(
+        "MessageThrottle()",
+        "max_messages",
+        nothing,
+        lambda s, v: MessageThrottle(v, 1),
+        tuple(BAD_COUNT),
+    ),
+    Case(
+        "MessageThrottle()",
+        "window_seconds",
+        nothing,
+        lambda s, v: MessageThrottle(10, v),
+        tuple(BAD_SECONDS),
+    ),
+    Case(
+        "ExecutionThrottle()",
+        "max_orders",
+        nothing,
+        lambda s, v: ExecutionThrottle(v, 1),
+        tuple(BAD_COUNT),
+    ),
+    Case(
+        "ExecutionThrottle()",
+        "window_seconds",
+        nothing,
+        lambda s, v: ExecutionThrottle(10, v),
+        tuple(BAD_SECONDS),
+    ),
+    Case(
+        "RestrictedSymbols()",
+        "symbols",
+        nothing,
+        lambda s, v: RestrictedSymbols(v),
+        ("SPY", b"SPY", 5, None, True, [""], ["SPY", 5], [None]),
+    ),
+    Case(
+        "OrderContext()",
+        "position",
+        nothing,
+        lambda s, v: OrderContext(position=v),
+        (*BAD_NUMBER, None),
+    ),
+    Case(
+        "OrderContext()",
+        "reference_price",
+        nothing,
+        lambda s, v: OrderContext(reference_price=v),
+        tuple(x for x in BAD_POSITIVE if x is not None),
+    ),
+    Case(
+        "OrderContext()",
+        "price_time",
+        nothing,
+        lambda s, v: OrderContext(reference_price=1, price_time=v),
+        (datetime(2025, 1, 1), "2025-01-01T00:00:00+00:00", 0, START.date(), True),
+    ),
+    Case(
+        "OrderContext()", "equity", nothing, lambda s, v: OrderContext(equity=v), tuple(BAD_NUMBER)
+    ),
+    Case(
+        "OrderContext()",
+        "open_orders",
+        nothing,
+        lambda s, v: OrderContext(open_orders=v),
+        (
+            "SPY",
+            b"x",
+            5,
+            None,
+            [1],
+            [Order.make("SPY", 1, limit_price=100), "o-1"],
+            Order.make("SPY", 1, limit_price=100),
+        ),
+    ),
+    Case(
+        "OrderContext()",
+        "gross_exposure",
+        nothing,
+        lambda s, v: OrderContext(gross_exposure=v),
+        (*BAD_NUMBER, None, -1, "-0.01"),
+    ),
+    Case(
+        "manager.add_check",
+        "check",
+        checked,
+        lambda m, v: m.add_check(v),
+        (
+            None,
+            5,
+            "max_order_quantity",
+            MaxOrderQuantity,
+            MaxOrderQuantity(5),
+            ExecutionThrottle(1, 1),
+        ),
+    ),
+    Case(
+        "manager.remove_check",
+        "name",
+        checked,
+        lambda m, v: m.remove_check(v),
+        (*BAD_REQUIRED_TEXT, "nope"),
+    ),
+    Case("manager.check_order", "order", checked, lambda m, v: m.check_order(v), (None, "SPY", 5)),
+    Case(
+        "manager.check_order",
+        "context",
+        checked,
+        lambda m, v: m.check_order(Order.make("SPY", 1, limit_price=100), v),
+        ("ctx", 5, {"position": 1}),
+    ),
+    Case(
+        "manager.admit_order",
+        "order",
+        checked,
+        lambda m, v: m.admit_order(order=v),
+        (None, "SPY", 5, {"symbol": "SPY"}),
+    ),
+    Case(
+        "manager.admit_order",
+        "context",
+        checked,
+        lambda m, v: m.admit_order(order=Order.make("SPY", 1, limit_price=100), context=v),
+        ("ctx", 5, {"position": 1}),
+    ),
+    Case(
+        "manager.record_message",
+        "kind",
+        checked,
+        lambda m, v: m.record_message(v),
+        ("submit", "", "  ", "CANCEL", None, 5, True),
+    ),
+    Case(
+        "manager.guard",
+        "context",
+        checked,
+        lambda m, v: m.guard(print, context=v),
+        (5, "fn", True),
+    ),
+    Case(
+        "manager.reset",
+        "operator",
+        checked,
+        lambda m, v: m.reset("execution_throttle", operator=v),
+        (*BAD_TEXT, None),
+    ),
+    Case("manager.reset_all", "operator", checked, lambda m, v: m.reset_all(operator=v), (None,)),
     # ManualClock -------------------------------------------------------------------------
     Case(
         "clock.advance",

@@ -25,6 +25,7 @@ from .breakers import (
 )
 from .calendars import DailyRollCalendar, ExchangeCalendar, TradingCalendar, UTCDailyCalendar
 from .callbreaker import CircuitBreaker, CircuitBreakerConfig, CircuitState, CircuitType
+from .checks import OrderContext, OrderDecision
 from .clock import Clock, ManualClock, SystemClock
 from .engine import (
     Bar,
@@ -49,6 +50,7 @@ from .errors import (
     InvalidTypeError,
     StoreUnavailableError,
     UnknownBreakerError,
+    UnknownCheckError,
 )
 from .events import BreakerEvent, EventKind
 from .keys import hash_key, new_token, verify_key
@@ -98,6 +100,8 @@ __all__ = [
     "ManualClock",
     "MemoryStore",
     "Order",
+    "OrderContext",
+    "OrderDecision",
     "OrderRateCircuitBreaker",
     "OrderRefusedError",
     "OrderSide",
@@ -114,6 +118,7 @@ __all__ = [
     "TradingCircuitBreakers",
     "UTCDailyCalendar",
     "UnknownBreakerError",
+    "UnknownCheckError",
     "VolatilityCircuitBreaker",
     "__version__",
     "hash_key",

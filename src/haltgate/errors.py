@@ -20,6 +20,7 @@ __all__ = [
     "InvalidTypeError",
     "StoreUnavailableError",
     "UnknownBreakerError",
+    "UnknownCheckError",
 ]
 
 
@@ -49,6 +50,13 @@ class UnknownBreakerError(InvalidInputError, KeyError):
 
     def __str__(self) -> str:
         # KeyError would show the message quoted like a dict key.
+        return Exception.__str__(self)
+
+
+class UnknownCheckError(InvalidInputError, KeyError):
+    """No order check has the given name (also a ``KeyError``, like a missing breaker)."""
+
+    def __str__(self) -> str:
         return Exception.__str__(self)
 
 

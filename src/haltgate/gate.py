@@ -18,6 +18,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
+from .checks.context import OrderContext
 from .errors import InvalidTypeError
 from .orders import Order, OrderRefusedError, OrderStatus
 
@@ -34,9 +35,15 @@ class Admitter(Protocol):
     ``guard`` on the gate without the two modules importing each other."""
 
     def admit_order(
-        self, *, reduce_only: bool = False, details: Mapping[str, Any] | None = None
+        self,
+        *,
+        order: Order | None = None,
+        context: OrderContext | None = None,
+        reduce_only: bool = False,
+        details: Mapping[str, Any] | None = None,
     ) -> list[str]:
-        """Admit and record one order, or return why it is refused."""
+        """Judge (pre-trade checks), admit and record one order, or return why it is
+        refused."""
         ...
 
     def refuse_order(
@@ -68,11 +75,15 @@ class OrderGate:
         self,
         order: Order | None = None,
         *,
+        context: OrderContext | None = None,
         reduce_only: bool = False,
         refusals: Sequence[str] = (),
         details: Mapping[str, Any] | None = None,
     ) -> list[str]:
         """Check and record one order; returns ``[]`` when admitted, else the reasons.
+
+        ``context`` (an :class:`~haltgate.OrderContext`) is what the manager's pre-trade
+        checks judge the order against; a check's refusal reads ``"check_name: reason"``.
 
         ``refusals`` are the caller's own reasons to refuse (a paused engine, an order that
         would grow a position in reduce-only mode): they refuse without using an order slot.
@@ -89,7 +100,9 @@ class OrderGate:
                 "order refused: " + "; ".join(reasons), blocking=reasons, details=info
             )
         else:
-            reasons = self.manager.admit_order(reduce_only=reduce_only, details=info)
+            reasons = self.manager.admit_order(
+                order=order, context=context, reduce_only=reduce_only, details=info
+            )
         if reasons and order is not None:
             order.reject(reasons, by="gate")
         return reasons
@@ -116,21 +129,55 @@ def _find_order(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Order | Non
     return None
 
 
-def guard(manager: Admitter, submit: Callable[..., Any]) -> Callable[..., Any]:
+def guard(
+    manager: Admitter,
+    submit: Callable[..., Any],
+    *,
+    context: Callable[[Order], OrderContext] | None = None,
+) -> Callable[..., Any]:
     """Wrap ``submit`` (a sync or async order-submission function) with the gate.
 
-    Each call is admitted (manager check + atomic ``record_order``) before ``submit`` runs.
-    A refused call raises :class:`~haltgate.engine.OrderRefusedError` with the blocking
-    reasons (an :class:`Order` argument is marked REJECTED) and ``submit`` is not called.
+    Each call is admitted (the pre-trade checks, the manager's breakers, then every order
+    window at once) before ``submit`` runs; the admission counts the submit for the
+    message throttle. ``context`` is a function from the call's :class:`Order` argument to
+    its :class:`~haltgate.OrderContext`; it runs before any window is touched, and if it
+    raises or returns something else the order is refused (``order context failed``),
+    never sent unjudged. A refused call raises :class:`~haltgate.engine.OrderRefusedError`
+    with the blocking reasons (an :class:`Order` argument is marked REJECTED with
+    ``"check_name: reason"`` for a check's refusal) and ``submit`` is not called.
     An exception from ``submit`` is recorded with ``manager.record_error`` and re-raised.
     """
     if not callable(submit):
         raise InvalidTypeError("submit", submit, "must be callable")
+    if context is not None and not callable(context):
+        raise InvalidTypeError(
+            "context", context, "must be a function from an Order to its OrderContext"
+        )
     gate = OrderGate(manager)
+    where = {"function": getattr(submit, "__qualname__", "")}
+
+    def context_of(order: Order | None) -> OrderContext | None:
+        if context is None or order is None:
+            return None
+        try:
+            built = context(order)
+            if not isinstance(built, OrderContext):
+                raise InvalidTypeError(
+                    "context", built, "the context function must return an OrderContext"
+                )
+        except Exception as exc:
+            # The user's function failed: the order is refused, not sent without its checks.
+            logger.error(
+                "order_context_failed", extra={"error": repr(exc)[:500], "order_id": order.id}
+            )
+            reason = f"order context failed: {type(exc).__name__}: {exc}"
+            gate.admit(order, refusals=[reason], details=where)
+            raise OrderRefusedError([reason], order) from exc
+        return built
 
     def admit_or_raise(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Order | None:
         order = _find_order(args, kwargs)
-        reasons = gate.admit(order, details={"function": getattr(submit, "__qualname__", "")})
+        reasons = gate.admit(order, context=context_of(order), details=where)
         if reasons:
             raise OrderRefusedError(reasons, order)
         return order

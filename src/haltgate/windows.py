@@ -103,10 +103,19 @@ class SlidingWindowCounter:
         # One conversion and one expiry for both the check and the record (count() then
         # add() at the same instant did each twice; the result is the same).
         at = round(now * 1_000_000)
-        self._expire(at)
+        # _expire inlined: this runs for every admitted order in every window.
+        entries = self._entries
+        window = self._window
+        while entries and entries[0][0] + window <= at:
+            self._count -= entries.popleft()[1]
         if self._count >= limit:
             return False
-        self._append(at, 1, None)
+        if entries and (entries[-1][0] == at or self.compact_above is not None):
+            self._append(at, 1, None)  # may merge with the last entry
+        else:
+            # What _append does when nothing can merge (inlined for the same reason).
+            entries.append([at, 1, None])
+            self._count += 1
         return True
 
     def remove_latest(self, at: float) -> bool:

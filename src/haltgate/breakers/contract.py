@@ -72,6 +72,12 @@ class BreakerContract:
     clears_by_time: bool = False
     #: Its ``can_trade`` is user code: the manager calls it on every check.
     asked: bool = False
+    #: Only a named operator's reset clears it: ``reset(operator=None)`` is refused (and the
+    #: manager's ``reset_all(operator=None)`` refuses before resetting anything).
+    reset_needs_operator: bool = False
+    #: Its trip stops every order, the position-reducing ones too (like a manual halt):
+    #: ``admit_order(reduce_only=True)`` is refused while it is tripped.
+    halts_all: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "observes", MappingProxyType(dict(self.observes)))

@@ -20,6 +20,7 @@ from ..breakers.base import BaseCircuitBreaker
 from ..breakers.manual import ManualCircuitBreaker
 from ..breakers.order_rate import OrderRateCircuitBreaker
 from ..breakers.state import CircuitBreakerState
+from ..checks.context import OrderContext
 from ..clock import Clock, SystemClock
 from ..errors import (
     InvalidInputError,
@@ -28,6 +29,7 @@ from ..errors import (
 )
 from ..events import Listener, ListenerSet
 from ..gate import guard
+from ..orders import Order
 from ..values import to_text
 from .admission import OrderAdmission
 from .registry import BreakerRegistry
@@ -79,6 +81,7 @@ class CircuitBreakerManager(BreakerRegistry, OrderAdmission):
         # always sees one consistent routing.
         self._router = ObservationRouter(())
         self._refusal_log = RefusalLog()
+        self._init_checks()
         # From the contracts: order windows, error counters, breakers asked on every check.
         self._rate_breakers: tuple[OrderRateCircuitBreaker, ...] = ()
         self._error_breakers: tuple[BaseCircuitBreaker, ...] = ()
@@ -128,11 +131,24 @@ class CircuitBreakerManager(BreakerRegistry, OrderAdmission):
         self._named(name).reset(operator=operator, reason=reason)
 
     def reset_all(self, operator: str | None = None, reason: str | None = None) -> None:
-        """Reset every tripped or halted breaker (use with caution)."""
+        """Reset every tripped or halted breaker (use with caution). Without an
+        ``operator`` nothing is reset while a breaker that only a named operator may reset
+        (the execution throttle) is tripped."""
         if operator is not None:
             operator = to_text(operator, "operator")
         if reason is not None:
             reason = to_text(reason, "reason")
+        if operator is None:
+            needs = [
+                b.name
+                for b in self._ordered
+                if type(b).contract.reset_needs_operator
+                and b.state is not CircuitBreakerState.NORMAL
+            ]
+            if needs:
+                raise InvalidTypeError(
+                    "operator", None, f"{needs} may be reset only by a named operator"
+                )
         for breaker in self._ordered:
             if breaker.state is not CircuitBreakerState.NORMAL:
                 breaker.reset(operator=operator, reason=reason)
@@ -160,10 +176,16 @@ class CircuitBreakerManager(BreakerRegistry, OrderAdmission):
         self._listeners.remove(callback)
 
     # ------------------------------------------------------------------ integration
-    def guard(self, submit: Callable[..., Any]) -> Callable[..., Any]:
+    def guard(
+        self,
+        submit: Callable[..., Any],
+        *,
+        context: Callable[[Order], OrderContext] | None = None,
+    ) -> Callable[..., Any]:
         """Wrap an order-submission function (sync or async) with the gate: see
-        :mod:`haltgate.gate`."""
-        return guard(self, submit)
+        :mod:`haltgate.gate`. ``context`` maps the submitted :class:`~haltgate.engine.Order`
+        to its :class:`~haltgate.OrderContext` for the pre-trade checks."""
+        return guard(self, submit, context=context)
 
     def close(self) -> None:
         """Close the attached store (stop its background threads)."""

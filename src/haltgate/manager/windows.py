@@ -1,63 +1,139 @@
 """Admitting an order through the order windows, and logging refusals without flooding.
 
 Both are parts of the manager's admission path (:meth:`CircuitBreakerManager.admit_order`)
-kept apart from its registry, routing and status code.
+kept apart from its registry, routing and status code. The windows are the order-rate
+breakers' and those of the windowed order checks (duplicates, message and execution
+throttles): one order takes a slot in all of them or in none.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 
 from ..breakers.order_rate import OrderRateCircuitBreaker
+from ..checks.windows import KeyedWindow
 from ..errors import StoreUnavailableError
 from ..events import BreakerEvent
+from ..orders import Order
 
-__all__ = ["RefusalLog", "admit_to_windows"]
+__all__ = ["CheckSlot", "RefusalLog", "WindowsRefusal", "admit_to_windows"]
 
 logger = logging.getLogger("haltgate.manager")
 
 
+CheckSlot = tuple[KeyedWindow, int, Callable[[Order | None], Hashable]]
+"""A windowed check as the admission uses it: its window, its limit, its key function."""
+
+WindowsRefusal = tuple[OrderRateCircuitBreaker | None, int, int]
+"""What :func:`admit_to_windows` says: the refusing rate breaker (or ``None``), the index of
+the refusing check window (``-1``: none) and the count that check's window held."""
+
+_ADMITTED: WindowsRefusal = (None, -1, 0)
+
+
 def admit_to_windows(
     rate: Sequence[OrderRateCircuitBreaker],
-) -> OrderRateCircuitBreaker | None:
-    """Record one order in every window of ``rate`` (sorted by name, so every caller takes
-    the locks in one order), or in none; returns the breaker that refused it."""
-    if len(rate) == 1:
-        return None if rate[0].try_record_order() else rate[0]
+    checks: Sequence[CheckSlot] = (),
+    order: Order | None = None,
+    checks_lock: threading.Lock | None = None,
+    now: float = 0.0,
+) -> WindowsRefusal:
+    """Record one order in every window, or in none: the order-rate windows of ``rate``
+    (sorted by name, so every caller takes the locks in one order) and the windows of the
+    windowed checks (``checks``: each check's window, its limit and the function giving the
+    order's key; all under ``checks_lock``, taken last, at the manager's monotonic
+    ``now``). The check windows reserve first, then the rate windows; a refusal anywhere
+    cancels every reservation made for this order in the same lock hold, so an order
+    refused anywhere takes no slot in any window. Returns ``(refusing rate breaker or
+    None, index of the refusing check or -1, that check's count)``.
+
+    This is the one place where an order's windows are decided together; a store that
+    shares them (Redis) is to put the same steps in one script here (the rate windows'
+    ``RateWindow`` and the checks' ``KeyedWindow`` are the seams)."""
+    if not checks:
+        if not rate:
+            return _ADMITTED
+        if len(rate) == 1:
+            return _ADMITTED if rate[0].try_record_order() else (rate[0], -1, 0)
     events: list[BreakerEvent] = []
-    taken: list[tuple[OrderRateCircuitBreaker, object]] = []
-    refused_by: OrderRateCircuitBreaker | None = None
     failure: StoreUnavailableError | None = None
-    locks = [b._lock for b in rate]
-    for lock in locks:
-        lock.acquire()
-    try:
-        for breaker in rate:
-            try:
-                token = breaker._reserve_locked(events)
-            except StoreUnavailableError as exc:
-                failure, token = exc, None
-            if token is None:
-                refused_by = breaker
-                break
-            taken.append((breaker, token))
-        if refused_by is not None:
-            for breaker, token in taken:
-                try:
-                    breaker._cancel_locked(token)
-                except StoreUnavailableError:
-                    # The shared window keeps the slot until it ages out: safe side.
-                    logger.warning("order_cancel_failed", extra={"breaker": breaker.name})
-    finally:
-        for lock in reversed(locks):
-            lock.release()
+    refused: WindowsRefusal = _ADMITTED
+    # No per-order lists on this path: the locks are taken in one order (rate breakers
+    # sorted by name, then the check windows), and a rollback recomputes the keys.
     for breaker in rate:
-        breaker._publish([e for e in events if e.breaker_name == breaker.name])
+        breaker._lock.acquire()
+    if checks_lock is not None:
+        checks_lock.acquire()
+    taken = 0
+    try:
+        for window, limit, key_of in checks:
+            key = key_of(order)
+            if not window.reserve(key, now, limit):
+                refused = (None, taken, window.count(key, now))
+                break
+            taken += 1
+        else:
+            refused_by, failure = _reserve_locked(rate, events)
+            if refused_by is not None:
+                refused = (refused_by, -1, 0)
+        if taken and refused is not _ADMITTED:
+            _cancel(checks, taken, order, now)
+    except BaseException:
+        # A check's key function (user code in a subclass) raised: the order is not
+        # admitted, so the slots it already holds are given back before the locks are.
+        _cancel(checks, taken, order, now)
+        raise
+    finally:
+        if checks_lock is not None:
+            checks_lock.release()
+        for breaker in reversed(rate):
+            breaker._lock.release()
+    if events:
+        for breaker in rate:
+            breaker._publish([e for e in events if e.breaker_name == breaker.name])
     if failure is not None:
         raise failure
-    return refused_by
+    return refused
+
+
+def _cancel(checks: Sequence[CheckSlot], taken: int, order: Order | None, now: float) -> None:
+    """Give back the slots the first ``taken`` check windows reserved for ``order``."""
+    for window, _limit, key_of in checks[:taken]:
+        window.cancel(key_of(order), now)
+
+
+def _reserve_locked(
+    rate: Sequence[OrderRateCircuitBreaker], events: list[BreakerEvent]
+) -> tuple[OrderRateCircuitBreaker | None, StoreUnavailableError | None]:
+    """One slot in every rate window (their locks held), or none: the refusing breaker and
+    a store failure that refused it."""
+    if len(rate) == 1:
+        only = rate[0]
+        try:
+            return (None if only._reserve_locked(events) is not None else only), None
+        except StoreUnavailableError as exc:
+            return only, exc
+    taken: list[tuple[OrderRateCircuitBreaker, object]] = []
+    for breaker in rate:
+        try:
+            token = breaker._reserve_locked(events)
+        except StoreUnavailableError as exc:
+            failure: StoreUnavailableError | None = exc
+            token = None
+        else:
+            failure = None
+        if token is None:
+            for taken_breaker, taken_token in taken:
+                try:
+                    taken_breaker._cancel_locked(taken_token)
+                except StoreUnavailableError:
+                    # The shared window keeps the slot until it ages out: safe side.
+                    logger.warning("order_cancel_failed", extra={"breaker": taken_breaker.name})
+            return breaker, failure
+        taken.append((breaker, token))
+    return None, None
 
 
 class RefusalLog:
