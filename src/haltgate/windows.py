@@ -110,7 +110,12 @@ class SlidingWindowCounter:
             self._count -= entries.popleft()[1]
         if self._count >= limit:
             return False
-        self._append(at, 1, None)
+        if entries and (entries[-1][0] == at or self.compact_above is not None):
+            self._append(at, 1, None)  # may merge with the last entry
+        else:
+            # What _append does when nothing can merge (inlined for the same reason).
+            entries.append([at, 1, None])
+            self._count += 1
         return True
 
     def remove_latest(self, at: float) -> bool:

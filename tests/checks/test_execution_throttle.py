@@ -78,7 +78,7 @@ def test_only_a_named_operators_reset_clears_it_and_it_empties_the_window() -> N
     assert breaker.get_trip_details() == {}
     assert mgr.get_details()[0]["operator"] == "alice"
     # The window starts empty: the acknowledged burst does not re-trip the next order.
-    assert mgr.get_check("execution_throttle").window_count(("SPY", "BUY")) == 0  # type: ignore[union-attr]
+    assert mgr.get_check("execution_throttle").window_count(("SPY", True)) == 0  # type: ignore[union-attr]
     for _ in range(3):
         assert mgr.admit_order(order=buy(1)) == []
     assert mgr.admit_order(order=buy(1))

@@ -122,9 +122,9 @@ def counts(mgr: object) -> tuple[int, ...]:
     rate = mgr.get_breaker("order_rate")  # type: ignore[attr-defined]
     return (
         rate.get_order_count(),
-        slots(mgr, "duplicate_order", ("SPY", "BUY", 5, None)),
+        slots(mgr, "duplicate_order", ("SPY", True, 5, None)),
         slots(mgr, "message_throttle", 0),
-        slots(mgr, "execution_throttle", ("SPY", "BUY")),
+        slots(mgr, "execution_throttle", ("SPY", True)),
     )
 
 
@@ -199,7 +199,7 @@ def test_threads_never_admit_more_than_the_windows_allow() -> None:
     for t in threads:
         t.join()
     assert len(admitted) == 30  # the rate window, then nothing
-    assert slots(mgr, "execution_throttle", ("SPY", "BUY")) == 30
+    assert slots(mgr, "execution_throttle", ("SPY", True)) == 30
 
 
 def test_local_keyed_window_memory_stays_bounded() -> None:
@@ -209,8 +209,7 @@ def test_local_keyed_window_memory_stays_bounded() -> None:
     window = LocalKeyedWindow(1)
     for i in range(10_000):
         clock.advance(0.01)
-        token = window.reserve(("SPY", i), clock.monotonic(), 1)
-        assert token is not None
+        assert window.reserve(("SPY", i), clock.monotonic(), 1)
     assert len(window) <= 256  # about 100 keys live in any 1 s window, swept as it doubles
 
 
@@ -224,5 +223,5 @@ def test_a_raising_key_function_gives_back_every_slot() -> None:
     mgr, _ = manager(ExecutionThrottle(5, 60), Broken(60), breakers=[OrderRateCircuitBreaker(5)])
     with pytest.raises(RuntimeError):
         mgr.admit_order(order=buy(1))
-    assert slots(mgr, "execution_throttle", ("SPY", "BUY")) == 0
+    assert slots(mgr, "execution_throttle", ("SPY", True)) == 0
     assert mgr.get_breaker("order_rate").get_order_count() == 0  # type: ignore[union-attr]

@@ -72,11 +72,11 @@ def encode_window_key(name: str, key: Any) -> str:
     return encode(name, key)
 
 
-def window_size(store: RedisStore, check: str, *key: Any) -> int:
-    """The size of a check's shared window, read with this file's own idea of the layout."""
-    parts = key if len(key) != 1 else key[0]
-    name = store._key("window", encode_window_key(check, parts))
-    return int(store._client.zcard(name))
+def window_size(manager: Any, check: str, order: Order | None = None) -> int:
+    """The size of the shared window ``order`` counts in (NS:window:JSON)."""
+    store = manager.store
+    key = manager.get_check(check).window_key(order)
+    return int(store._client.zcard(store._key("window", encode_window_key(check, key))))
 
 
 @pytest.fixture()
@@ -263,7 +263,7 @@ def test_refused_orders_take_no_slot_in_any_shared_window(redis_url: str) -> Non
     manager = all_checks_manager(redis_url, rate=3, throttle=1000)
     manager.add_check(MaxOrderQuantity(500))
     store = manager.store
-    spy = ("SPY", "BUY")
+    spy = Order.make("SPY", 1, limit_price=100)
     try:
         assert manager.admit_order(order=Order.make("SPY", 1, limit_price=100)) == []
 
@@ -271,8 +271,8 @@ def test_refused_orders_take_no_slot_in_any_shared_window(redis_url: str) -> Non
             return (
                 zcard(store, "rate", "order_rate"),
                 zcard(store, "rate", "order_rate_b"),
-                window_size(store, "message_throttle", 0),
-                window_size(store, "execution_throttle", *spy),
+                window_size(manager, "message_throttle"),
+                window_size(manager, "execution_throttle", spy),
             )
 
         assert slots() == (1, 1, 1, 1)
@@ -282,14 +282,14 @@ def test_refused_orders_take_no_slot_in_any_shared_window(redis_url: str) -> Non
         # Refused by a check before the windows.
         assert manager.admit_order(order=Order.make("SPY", 501, limit_price=100))
         assert slots() == (1, 1, 1, 1)
-        assert window_size(store, "duplicate_order", "SPY", "BUY", Decimal(501), Decimal(100)) == 0
+        assert window_size(manager, "duplicate_order", Order.make("SPY", 501, limit_price=100)) == 0
         # Refused by a full order-rate window: the check windows gain nothing.
         assert manager.admit_order(order=Order.make("SPY", 2, limit_price=100)) == []
         assert manager.admit_order(order=Order.make("SPY", 3, limit_price=100)) == []
         refused = manager.admit_order(order=Order.make("SPY", 4, limit_price=100))
         assert refused and refused[0].startswith("order_rate")
         assert slots() == (3, 3, 3, 3)
-        assert window_size(store, "duplicate_order", "SPY", "BUY", Decimal(4), Decimal(100)) == 0
+        assert window_size(manager, "duplicate_order", Order.make("SPY", 4, limit_price=100)) == 0
         # The refused order was not remembered as admitted: it is no duplicate later.
         assert (
             manager.get_check("duplicate_order").window_count(
@@ -315,7 +315,7 @@ def test_execution_throttle_refusal_takes_no_slot_and_trips_for_every_process(
             "execution_throttle: 4 > 3 orders for SPY BUY in 60s"
         ]
         store = first.store
-        assert window_size(store, "execution_throttle", "SPY", "BUY") == 3
+        assert window_size(first, "execution_throttle", Order.make("SPY", 1)) == 3
         assert zcard(store, "rate", "order_rate") == 3
         assert first.get_breaker("execution_throttle").state is CircuitBreakerState.TRIPPED
         # Durable and propagated through the store: the other process stops too.
@@ -335,14 +335,14 @@ def test_an_operators_reset_empties_the_shared_window_for_every_process(
             trader.admit_order(order=Order.make("SPY", quantity, limit_price=100))
         assert trader.get_breaker("execution_throttle").is_tripped
         store = trader.store
-        assert window_size(store, "execution_throttle", "SPY", "BUY") == 2
+        assert window_size(trader, "execution_throttle", Order.make("SPY", 1)) == 2
         # An operator resets it with the store alone (as `haltgate reset` does).
         operator = operator_manager(RedisStore(redis_url))
         try:
             operator.reset("execution_throttle", operator="ops", reason="burst reviewed")
         finally:
             operator.close()
-        assert window_size(store, "execution_throttle", "SPY", "BUY") == 0
+        assert window_size(trader, "execution_throttle", Order.make("SPY", 1)) == 0
         assert not store._client.keys(store._key("window-index*"))
         wait_for(lambda: not trader.get_breaker("execution_throttle").is_tripped, timeout=2)
         # The window starts empty: the limit is available again, and only the limit.
@@ -351,7 +351,7 @@ def test_an_operators_reset_empties_the_shared_window_for_every_process(
         assert trader.admit_order(order=Order.make("SPY", 12, limit_price=100))
         assert trader.get_breaker("execution_throttle").is_tripped
         # The other windows are not the reset's business: the duplicates stay.
-        assert window_size(store, "duplicate_order", "SPY", "BUY", Decimal(1), Decimal(100)) == 1
+        assert window_size(trader, "duplicate_order", Order.make("SPY", 1, limit_price=100)) == 1
     finally:
         trader.close()
 
@@ -371,7 +371,7 @@ def test_message_throttle_counts_modifies_and_cancels_of_every_process(redis_url
         ]
         # ...but a cancel is never refused (it is counted, and says the window is over).
         assert second.record_message("cancel") is False
-        assert window_size(first.store, "message_throttle", 0) == 4
+        assert window_size(first, "message_throttle") == 4
     finally:
         first.close()
         second.close()
@@ -395,14 +395,19 @@ def test_window_keys_expire_after_their_window(redis_url: str) -> None:
 
 
 def test_a_symbol_cannot_forge_another_key() -> None:
-    side = Order.make("A", 1).side
-    plain = encode_window_key("duplicate_order", ("A", side, Decimal(1), None))
-    assert plain == '["duplicate_order","A","BUY","1",null]'
-    forged = encode_window_key("duplicate_order", ('A","BUY","1",null]', side, Decimal(1), None))
-    assert forged != plain and json.loads(forged)[1] == 'A","BUY","1",null]'
-    assert encode_window_key("execution_throttle", ("A:B", side)) != encode_window_key(
-        "execution_throttle", ("A", side)
-    )
+    dup, throttle = DuplicateOrder(1), ExecutionThrottle(1, 1)
+    plain = encode_window_key("duplicate_order", dup.window_key(Order.make("A", 1)))
+    assert plain == '["duplicate_order","A",true,"1",null]'
+    forged_symbol = 'A",true,"1",null]'
+    forged = encode_window_key("duplicate_order", dup.window_key(Order.make(forged_symbol, 1)))
+    assert forged != plain and json.loads(forged)[1] == forged_symbol
+    assert encode_window_key(
+        "execution_throttle", throttle.window_key(Order.make("A:B", 1))
+    ) != encode_window_key("execution_throttle", throttle.window_key(Order.make("A", 1)))
+    # 100 and 100.0 are one price, as in the local window.
+    assert encode_window_key(
+        "duplicate_order", dup.window_key(Order.make("A", 1, limit_price="100.0"))
+    ) == encode_window_key("duplicate_order", dup.window_key(Order.make("A", 1, limit_price=100)))
 
 
 @given(

@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Any
 
-from ..orders import Order
+from ..orders import Order, OrderSide
 from ..values import Number, to_seconds
 from .base import OrderCheck, WindowSpec, fmt
 from .context import OrderDecision
 
 __all__ = ["DuplicateOrder"]
+
+_BUY = OrderSide.BUY
 
 
 class DuplicateOrder(OrderCheck):
@@ -27,8 +29,9 @@ class DuplicateOrder(OrderCheck):
 
     def window_key(self, order: Order | None) -> Hashable:
         assert order is not None
-        # Decimal("100") and Decimal("100.0") are equal and hash alike: one key.
-        return (order.symbol, order.side, order.quantity, order.limit_price)
+        # Decimal("100") and Decimal("100.0") are equal and hash alike: one key. The side
+        # as a bool: hashing an enum member runs Python code (Enum.__hash__), on every order.
+        return (order.symbol, order.side is _BUY, order.quantity, order.limit_price)
 
     def window_refusal(self, order: Order | None, count: int) -> OrderDecision:
         assert order is not None

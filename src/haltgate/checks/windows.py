@@ -27,14 +27,14 @@ class KeyedWindow(Protocol):
     lock held; ``now`` is the manager's monotonic time, read once per admission; a shared
     window may count on its own clock instead)."""
 
-    def reserve(self, key: Hashable, now: float, limit: int) -> object | None:
-        """Record one event under ``key`` if fewer than ``limit`` are counted: a token
-        (for :meth:`cancel`), or ``None`` when full (nothing recorded)."""
+    def reserve(self, key: Hashable, now: float, limit: int) -> bool:
+        """Record one event under ``key`` if fewer than ``limit`` are counted; False
+        (nothing recorded) when full."""
         ...
 
-    def cancel(self, token: object, now: float) -> None:
-        """Undo a reservation made at ``now`` in the same lock hold (another window of the
-        same order refused it)."""
+    def cancel(self, key: Hashable, now: float) -> None:
+        """Undo the event :meth:`reserve` recorded under ``key`` at ``now`` in the same lock
+        hold (another window refused the order)."""
         ...
 
     def count(self, key: Hashable, now: float) -> int:
@@ -79,15 +79,16 @@ class LocalKeyedWindow:
             )
         return counter
 
-    def reserve(self, key: Hashable, now: float, limit: int) -> object | None:
+    def reserve(self, key: Hashable, now: float, limit: int) -> bool:
         counter = self._counters.get(key)
         if counter is None:
             counter = self._counter(key, now)
-        return counter if counter.try_add(now, limit) else None
+        return counter.try_add(now, limit)
 
-    def cancel(self, token: object, now: float) -> None:
-        if isinstance(token, SlidingWindowCounter):
-            token.remove_latest(now)
+    def cancel(self, key: Hashable, now: float) -> None:
+        counter = self._counters.get(key)
+        if counter is not None:
+            counter.remove_latest(now)
 
     def count(self, key: Hashable, now: float) -> int:
         counter = self._counters.get(key)

@@ -74,8 +74,11 @@ class OrderAdmission(TradingChecks, OrderChecks):
         details = _checked_details(details)
         plan = self._check_plan
         if order is not None or context is not None or plan is not NO_CHECKS:
-            order = checked_order(order)
-            context = checked_context(context)
+            # The common types are recognised inline (no call); anything else is refused.
+            if type(order) is not Order:
+                order = checked_order(order)
+            if type(context) is not OrderContext:
+                context = checked_context(context)
             if order is None and plan.needs_order:
                 raise InvalidTypeError(
                     "order", None, "order checks are configured: admit_order needs the order"

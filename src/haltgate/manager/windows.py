@@ -66,7 +66,8 @@ def admit_to_windows(
     order's key; all under ``checks_lock``, taken last, at the manager's monotonic
     ``now``). The check windows reserve first, then the rate windows; a refusal anywhere
     cancels every reservation made for this order in the same lock hold, so an order
-    refused anywhere takes no slot in any window.
+    refused anywhere takes no slot in any window. Returns ``(refusing rate breaker or
+    None, index of the refusing check or -1, that check's count)``.
 
     This is the one place where an order's windows are decided together. With a store
     that shares them (``shared``, Redis) every window is counted and recorded in one call
@@ -84,37 +85,36 @@ def admit_to_windows(
     events: list[BreakerEvent] = []
     failure: StoreUnavailableError | None = None
     refused: WindowsRefusal = _ADMITTED
-    locks: list[threading.RLock | threading.Lock] = [b._lock for b in rate]
-    if checks:
-        assert checks_lock is not None
-        locks.append(checks_lock)
-    for lock in locks:
-        lock.acquire()
-    tokens: list[tuple[KeyedWindow, object]] = []
+    # No per-order lists on this path: the locks are taken in one order (rate breakers
+    # sorted by name, then the check windows), and a rollback recomputes the keys.
+    for breaker in rate:
+        breaker._lock.acquire()
+    if checks_lock is not None:
+        checks_lock.acquire()
+    taken = 0
     try:
-        for index, (window, limit, key_of) in enumerate(checks):
+        for window, limit, key_of in checks:
             key = key_of(order)
-            token = window.reserve(key, now, limit)
-            if token is None:
-                refused = (None, index, window.count(key, now))
+            if not window.reserve(key, now, limit):
+                refused = (None, taken, window.count(key, now))
                 break
-            tokens.append((window, token))
+            taken += 1
         else:
             refused_by, failure = _reserve_locked(rate, events)
             if refused_by is not None:
                 refused = (refused_by, -1, 0)
-        if refused is not _ADMITTED:
-            for window, token in tokens:
-                window.cancel(token, now)
+        if taken and refused is not _ADMITTED:
+            _cancel(checks, taken, order, now)
     except BaseException:
         # A check's key function (user code in a subclass) raised: the order is not
         # admitted, so the slots it already holds are given back before the locks are.
-        for window, token in tokens:
-            window.cancel(token, now)
+        _cancel(checks, taken, order, now)
         raise
     finally:
-        for lock in reversed(locks):
-            lock.release()
+        if checks_lock is not None:
+            checks_lock.release()
+        for breaker in reversed(rate):
+            breaker._lock.release()
     if events:
         for breaker in rate:
             breaker._publish([e for e in events if e.breaker_name == breaker.name])
@@ -195,11 +195,23 @@ def _admit_shared(
     return refused
 
 
+def _cancel(checks: Sequence[CheckSlot], taken: int, order: Order | None, now: float) -> None:
+    """Give back the slots the first ``taken`` check windows reserved for ``order``."""
+    for window, _limit, key_of in checks[:taken]:
+        window.cancel(key_of(order), now)
+
+
 def _reserve_locked(
     rate: Sequence[OrderRateCircuitBreaker], events: list[BreakerEvent]
 ) -> tuple[OrderRateCircuitBreaker | None, StoreUnavailableError | None]:
     """One slot in every rate window (their locks held), or none: the refusing breaker and
     a store failure that refused it."""
+    if len(rate) == 1:
+        only = rate[0]
+        try:
+            return (None if only._reserve_locked(events) is not None else only), None
+        except StoreUnavailableError as exc:
+            return only, exc
     taken: list[tuple[OrderRateCircuitBreaker, object]] = []
     for breaker in rate:
         try:

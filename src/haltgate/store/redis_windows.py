@@ -13,8 +13,9 @@ Key layout (under the store's namespace; every key expires one second after its 
 entry leaves its window, so memory stays bounded by what happened within a window):
 
 * ``NS:window:JSON`` — a check window's sorted set; ``JSON`` is the compact JSON array of
-  the check's name and the order's key (``["duplicate_order","SPY","BUY","100","101.5"]``,
-  ``["execution_throttle","SPY","BUY"]``, ``["message_throttle",0]``). JSON escapes every
+  the check's name and the order's key as the check gives it (the side as a bool, true for
+  a buy; Decimals normalised): ``["duplicate_order","SPY",true,"100","101.5"]``,
+  ``["execution_throttle","SPY",true]``, ``["message_throttle",0]``. JSON escapes every
   quote and bracket, so no symbol can forge another key or another check's window.
 * ``NS:window-index:JSON`` — for a check whose breaker an operator resets (the execution
   throttle), the set of its window keys (``JSON`` is the JSON string of the check's name);
@@ -295,6 +296,8 @@ class RedisKeyedWindow:
         self._index = store._window_index_key(check.name) if check.companion_breaker() else ""
         compact = spec.limit if check.counts_messages else None
         self._local = LocalKeyedWindow(spec.window_seconds, compact_above=compact)
+        # The last reservation (key, Redis member or None when local), for cancel().
+        self._last: tuple[Hashable, str | None] | None = None
 
     def _redis_key(self, key: Hashable) -> str:
         return self._store._window_key(self.name, key)
@@ -309,25 +312,34 @@ class RedisKeyedWindow:
             return True
         raise StoreUnavailableError(store._down_reason)
 
-    def reserve(self, key: Hashable, now: float, limit: int) -> object | None:
+    def reserve(self, key: Hashable, now: float, limit: int) -> bool:
         """Record one event under ``key`` if fewer than ``limit`` are counted (one round
-        trip); a token, or ``None``."""
+        trip); False (nothing recorded) when full."""
         if not self._fallback():
             ran = self._store._admit_windows(((self, key, limit),), ())
             if ran is not None:
                 refused, member, _counts = ran
-                return None if refused >= 0 else ("redis", self._redis_key(key), member)
-        token = self._local.reserve(key, now, limit)
-        return None if token is None else ("local", token)
+                if refused >= 0:
+                    return False
+                self._last = (key, member)
+                return True
+        if not self._local.reserve(key, now, limit):
+            return False
+        self._last = (key, None)
+        return True
 
-    def cancel(self, token: object, now: float) -> None:
-        """Undo a reservation (another window of the same order refused it)."""
-        if not isinstance(token, tuple):
+    def cancel(self, key: Hashable, now: float) -> None:
+        """Undo the event :meth:`reserve` just recorded under ``key`` (another window of
+        the same order refused it, in the same lock hold)."""
+        last, self._last = self._last, None
+        if last is None or last[0] != key:
             return
-        if token[0] == "local":
-            self._local.cancel(token[1], now)
-        elif token[0] == "redis" and token[2]:
-            self._store._call("cancel", self._store._client.zrem, token[1], token[2])
+        member = last[1]
+        if member is None:
+            self._local.cancel(key, now)
+        else:
+            store = self._store
+            store._call("cancel", store._client.zrem, self._redis_key(key), member)
 
     def count(self, key: Hashable, now: float) -> int:
         """Events under ``key`` in the window now (one round trip)."""
