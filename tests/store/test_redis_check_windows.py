@@ -96,55 +96,103 @@ def test_the_checks_count_in_redis_windows(manager: Any) -> None:
 
 
 # ---------------------------------------------------------------- (a) one round trip
+class Monitor:
+    """The commands the server ran meanwhile (MONITOR), split into those sent over the
+    network (without the listener's health-check PINGs) and those run inside scripts."""
+
+    def __init__(self, server: RedisServer) -> None:
+        self._client: Any = server.client()
+        self._ender: Any = server.client()
+        self._ender.ping()  # connected (handshake done) before the monitor starts
+        self._seen: list[dict[str, Any]] = []
+        self._started = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def _watch(self) -> None:
+        with self._client.monitor() as monitor:
+            self._started.set()
+            for command in monitor.listen():
+                if command["command"] == "ECHO end-of-test":
+                    return
+                self._seen.append(command)
+
+    def __enter__(self) -> Monitor:
+        self._thread.start()
+        assert self._started.wait(5)
+        time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._ender.echo("end-of-test")
+        self._thread.join(5)
+        self._ender.close()
+        self._client.close()
+
+    def sent(self) -> list[str]:
+        return [
+            c["command"].split()[0]
+            for c in self._seen
+            if c["client_type"] != "lua" and c["command"].split()[0] != "PING"
+        ]
+
+    def scripts(self, sha: str) -> int:
+        """How many calls of the script ``sha`` were sent."""
+        return sum(
+            1
+            for c in self._seen
+            if c["client_type"] != "lua" and c["command"].split()[:2] == ["EVALSHA", sha]
+        )
+
+    def inner(self) -> list[str]:
+        return [c["command"].split()[0] for c in self._seen if c["client_type"] == "lua"]
+
+
 def test_one_evalsha_per_admitted_order_with_rate_and_all_three_windowed_checks(
     redis_server: RedisServer, manager: Any
 ) -> None:
     wait_for(lambda: manager.store.available and manager.store._pubsub is not None)
-    seen: list[dict[str, Any]] = []
-    monitor_client: Any = redis_server.client()
-    ender: Any = redis_server.client()
-    ender.ping()
-    started = threading.Event()
-
-    def watch() -> None:
-        with monitor_client.monitor() as monitor:
-            started.set()
-            for command in monitor.listen():
-                if command["command"] == "ECHO end-of-test":
-                    return
-                seen.append(command)
-
-    thread = threading.Thread(target=watch, daemon=True)
-    thread.start()
-    try:
-        assert started.wait(5)
-        time.sleep(0.05)
+    with Monitor(redis_server) as monitor:
         for i in range(25):
             assert manager.admit_order(order=Order.make("SPY", i + 1, limit_price=100)) == []
         # A duplicate is refused in the same single call, recording nothing.
         refused = manager.admit_order(order=Order.make("SPY", 1, limit_price=100))
         assert refused and refused[0].startswith("duplicate_order:")
         assert manager.record_message("cancel") is True
-        ender.echo("end-of-test")
-        thread.join(5)
-        sent = [
-            c["command"].split()[0]
-            for c in seen
-            if c["client_type"] != "lua" and c["command"].split()[0] != "PING"
-        ]
-        # 25 admitted + 1 refused + 1 message: one script call each, nothing else.
-        assert sent == ["EVALSHA"] * 27, sent
-        inner = [c["command"].split()[0] for c in seen if c["client_type"] == "lua"]
-        # Redis's clock once per call; 5 windows (2 rate + 3 checks) per admitted order,
-        # the message window once; nothing recorded for the refused duplicate.
-        assert inner.count("TIME") == 27
-        assert inner.count("ZADD") == 25 * 5 + 1
-    finally:
-        ender.close()
-        monitor_client.close()
+    # 25 admitted + 1 refused + 1 message: one script call each, nothing else.
+    assert monitor.sent() == ["EVALSHA"] * 27, monitor.sent()
+    assert monitor.scripts(manager.store._admit_script.sha) == 27
+    inner = monitor.inner()
+    # Redis's clock once per call; 5 windows (2 rate + 3 checks) per admitted order, the
+    # message window once; nothing recorded for the refused duplicate.
+    assert inner.count("TIME") == 27
+    assert inner.count("ZADD") == 25 * 5 + 1
     # And the rate windows' counts are answered from the reply, without I/O.
     assert manager.get_breaker("order_rate").get_order_count() == 25
     assert manager.get_breaker("order_rate_b").get_order_count() == 25
+
+
+def test_several_order_rate_breakers_without_checks_are_one_round_trip(
+    redis_server: RedisServer, redis_url: str
+) -> None:
+    manager = CircuitBreakerManager(
+        breakers=[OrderRateCircuitBreaker(5, 60), OrderRateCircuitBreaker(3, 60, name="tight")],
+        store=RedisStore(redis_url),
+    )
+    try:
+        wait_for(lambda: manager.store.available and manager.store._pubsub is not None)
+        with Monitor(redis_server) as monitor:
+            assert [manager.record_order() for _ in range(4)] == [True, True, True, False]
+        # One admission script per order; the rest is the trip's own durable write (the
+        # audit chain's mode, then the write script), made once.
+        assert monitor.scripts(manager.store._admit_script.sha) == 4
+        assert monitor.sent() == ["EVALSHA"] * 4 + ["SET", "GET", "EVALSHA"], monitor.sent()
+        # The refusal by the tighter window recorded nothing in the other one, and tripped
+        # the breaker whose window was full (durably, through the executor).
+        assert manager.get_breaker("order_rate").get_order_count() == 3
+        assert manager.get_breaker("tight").is_tripped
+        assert not manager.get_breaker("order_rate").is_tripped
+    finally:
+        manager.close()
 
 
 # ---------------------------------------------------------------- (b) two processes race
@@ -452,5 +500,26 @@ def test_redis_down_refuses_with_the_store_reason_within_store_timeout(
         started = time.monotonic()
         assert manager.record_message("cancel") is False
         assert time.monotonic() - started < 0.25
+    finally:
+        manager.close()
+
+
+def test_fail_open_counts_the_check_windows_in_the_process_while_redis_is_down(
+    redis_server: RedisServer, redis_url: str
+) -> None:
+    manager = CircuitBreakerManager(store=RedisStore(redis_url, fail_open=True, store_timeout=0.25))
+    try:
+        manager.add_check(DuplicateOrder(60))
+        manager.add_check(ExecutionThrottle(2, 60))
+        redis_server.stop()
+        wait_for(lambda: manager.store._down_reason is not None)
+        # Trading goes on (explicit fail_open), and the windows still hold in this process.
+        assert manager.admit_order(order=Order.make("SPY", 1, limit_price=100)) == []
+        assert manager.admit_order(order=Order.make("SPY", 1, limit_price=100)) == [
+            "duplicate_order: SPY BUY 1 @ 100 already admitted within 60s"
+        ]
+        assert manager.admit_order(order=Order.make("SPY", 2, limit_price=100)) == []
+        refused = manager.admit_order(order=Order.make("SPY", 3, limit_price=100))
+        assert refused == ["execution_throttle: 3 > 2 orders for SPY BUY in 60s"]
     finally:
         manager.close()
