@@ -523,3 +523,48 @@ def test_fail_open_counts_the_check_windows_in_the_process_while_redis_is_down(
         assert refused == ["execution_throttle: 3 > 2 orders for SPY BUY in 60s"]
     finally:
         manager.close()
+
+
+def test_a_rate_window_the_store_does_not_keep_still_gets_all_or_none(redis_url: str) -> None:
+    from haltgate.breakers.order_rate import LocalRateWindow
+
+    manager = all_checks_manager(redis_url)
+    try:
+        # One rate window of this process's own: no single store call can cover it, so the
+        # admission goes window by window, giving back the Redis slots when it refuses.
+        breaker = manager.get_breaker("order_rate_b")
+        breaker.use_window(LocalRateWindow(60, breaker.clock, compact_above=1))
+        breaker.max_orders_per_minute = 1
+        assert manager.admit_order(order=Order.make("SPY", 1, limit_price=100)) == []
+        refused = manager.admit_order(order=Order.make("SPY", 2, limit_price=100))
+        assert refused and refused[0].startswith("order_rate_b")
+        spy2 = Order.make("SPY", 2, limit_price=100)
+        assert window_size(manager, "duplicate_order", spy2) == 0
+        assert window_size(manager, "message_throttle") == 1
+        assert window_size(manager, "execution_throttle", spy2) == 1
+        assert zcard(manager.store, "rate", "order_rate") == 1
+    finally:
+        manager.close()
+
+
+def test_a_tripped_rate_breaker_refuses_before_any_round_trip(
+    redis_server: RedisServer, redis_url: str
+) -> None:
+    manager = all_checks_manager(redis_url, rate=2, throttle=2)
+    try:
+        for quantity in (1, 2):
+            assert manager.admit_order(order=Order.make("SPY", quantity, limit_price=100)) == []
+        # The rate windows are full (SPY BUY's throttle window too): QQQ trips order_rate.
+        assert manager.admit_order(order=Order.make("QQQ", 3, limit_price=100))
+        rate = manager.get_breaker("order_rate")
+        assert rate.is_tripped
+        wait_for(lambda: manager.store._pubsub is not None)
+        with Monitor(redis_server) as monitor:
+            for quantity in range(4, 14):
+                refused = manager.admit_order(order=Order.make("SPY", quantity, limit_price=100))
+                assert refused and refused[0].startswith("order_rate")
+        assert monitor.scripts(manager.store._admit_script.sha) == 0
+        # Those SPY BUY orders went nowhere: they trip no execution throttle.
+        assert not manager.get_breaker("execution_throttle").is_tripped
+    finally:
+        manager.close()

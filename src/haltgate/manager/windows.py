@@ -132,7 +132,10 @@ def _admit_shared(
 ) -> WindowsRefusal | None:
     """:func:`admit_to_windows` with every window in ``shared``: the same steps, in one
     store call. Under the same locks: each rate breaker may clear a due trip, and a
-    blocked one refuses the order without a round trip; the check windows' keys are
+    blocked one refuses the order without a round trip (before the check windows are
+    asked, unlike the local path: a runaway loop against a tripped rate breaker costs
+    Redis nothing, and an order that goes nowhere trips no execution throttle); the
+    check windows' keys are
     worked out (a raising key function reserves nothing); then one call counts every
     window and records the order in all of them or none (nothing to give back); each rate
     breaker then takes its reservation's answer through its usual ``_reserve_locked``
@@ -140,7 +143,7 @@ def _admit_shared(
     store cannot take them all in one call (take the window-by-window path)."""
     events: list[BreakerEvent] = []
     failure: StoreUnavailableError | None = None
-    refused: WindowsRefusal = _ADMITTED
+    refused: WindowsRefusal | None = _ADMITTED
     locks: list[threading.RLock | threading.Lock] = [b._lock for b in rate]
     if checks:
         assert checks_lock is not None
@@ -161,22 +164,9 @@ def _admit_shared(
             except StoreUnavailableError as exc:
                 failure, result = exc, (-1, 0)
             if result is None:
-                return None
-            index, count = result
-            if failure is not None:
-                pass
-            elif index < 0:
-                for breaker in rate:
-                    # Each takes its pending token (no I/O). None cannot happen under the
-                    # locks; if it did, the slots taken stay until they age out (safe side).
-                    if breaker._reserve_locked(events) is None:  # pragma: no cover
-                        refused = (breaker, -1, 0)
-            elif index < len(checks):
-                refused = (None, index, count)
-            else:
-                breaker = rate[index - len(checks)]
-                breaker._reserve_locked(events)  # no token: trips the full window
-                refused = (breaker, -1, 0)
+                refused = None  # the caller admits window by window
+            elif failure is None:
+                refused = _take_shared(rate, len(checks), *result, events)
     except BaseException:
         for breaker in rate:
             # A token no breaker took must not answer a later reserve().
@@ -192,6 +182,32 @@ def _admit_shared(
             breaker._publish([e for e in events if e.breaker_name == breaker.name])
     if failure is not None:
         raise failure
+    return refused
+
+
+def _take_shared(
+    rate: Sequence[OrderRateCircuitBreaker],
+    checks: int,
+    index: int,
+    count: int,
+    events: list[BreakerEvent],
+) -> WindowsRefusal:
+    """What the store's one call said (``index`` of the first full window among the
+    ``checks`` check windows and then the rate windows, -1: admitted), taken by each rate
+    breaker through its usual ``_reserve_locked`` (locks held): the answer is pending in
+    its window, so no I/O; a full rate window trips its breaker, as in memory."""
+    if index >= checks:
+        breaker = rate[index - checks]
+        breaker._reserve_locked(events)  # its window answers "full": the breaker trips
+        return (breaker, -1, 0)
+    if index >= 0:
+        return (None, index, count)
+    refused = _ADMITTED
+    for breaker in rate:
+        # None cannot happen under the locks; if it did, the slots taken stay until they
+        # age out (the safe side).
+        if breaker._reserve_locked(events) is None:  # pragma: no cover
+            refused = (breaker, -1, 0)
     return refused
 
 

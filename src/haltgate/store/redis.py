@@ -44,7 +44,7 @@ from ..errors import ConfigError, StoreUnavailableError
 from ..redact import redact_url
 from .background import BackgroundStore
 from .base import AuditRecord, ValueUpdate
-from .redis_windows import RedisKeyedWindow, SharedWindows
+from .redis_windows import RedisKeyedWindow, RedisSharedWindows
 
 if TYPE_CHECKING:
     from ..breakers.base import BaseCircuitBreaker
@@ -158,7 +158,7 @@ def check_namespace(namespace: Any) -> str:
     return namespace
 
 
-class RedisStore(SharedWindows, BackgroundStore):
+class RedisStore(RedisSharedWindows, BackgroundStore):
     """Breaker state, counters, the audit chain and order windows in Redis.
 
     ``url`` is a redis URL (``redis://host:6379/0``); ``namespace`` prefixes every key and
@@ -308,7 +308,7 @@ class RedisStore(SharedWindows, BackgroundStore):
         bump the change number and publish it.
 
         An operator's reset that leaves the breaker NORMAL first empties the shared check
-        windows named after it (the execution throttle's, see :meth:`clear_check_windows`)."""
+        windows named after it (the execution throttle's, see :meth:`clear_check_windows``)."""
         if (
             snapshot is not None
             and snapshot.get("change") == "reset"

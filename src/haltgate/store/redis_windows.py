@@ -4,7 +4,7 @@ With :class:`~haltgate.store.redis.RedisStore` the windows of ``DuplicateOrder``
 ``MessageThrottle`` and ``ExecutionThrottle`` (SPEC §10) are sorted sets in Redis, shared
 by every process of the namespace, counted on Redis's own clock (``TIME``). An admitted
 order reserves its slot in every window it touches, the order-rate breakers' included, in
-ONE script call (:meth:`SharedWindows.reserve_windows`, used by
+ONE script call (``RedisSharedWindows.reserve_windows``, used by
 ``manager/windows.admit_to_windows``): the script first counts every window, and only if
 none is full records the order in all of them. So a refused order takes no slot anywhere
 (nothing to give back), and two processes racing for the last slot cannot both get it.
@@ -19,7 +19,7 @@ entry leaves its window, so memory stays bounded by what happened within a windo
   quote and bracket, so no symbol can forge another key or another check's window.
 * ``NS:window-index:JSON`` — for a check whose breaker an operator resets (the execution
   throttle), the set of its window keys (``JSON`` is the JSON string of the check's name);
-  an operator's reset deletes them all (:meth:`SharedWindows.clear_check_windows`).
+  an operator's reset deletes them all (``RedisSharedWindows.clear_check_windows``).
 * ``NS:rate:NAME`` — an order-rate breaker's window (``redis.py``), counted by the same
   script when an admission involves check windows or several rate breakers.
 
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from ..checks.base import OrderCheck
     from .redis import RedisRateWindow
 
-__all__ = ["RedisKeyedWindow", "SharedWindows", "encode_window_key"]
+__all__ = ["RedisKeyedWindow", "RedisSharedWindows", "encode_window_key"]
 
 logger = logging.getLogger("haltgate.store.redis")
 
@@ -143,7 +143,7 @@ def encode_window_key(name: str, key: Hashable) -> str:
     )
 
 
-class SharedWindows:
+class RedisSharedWindows:
     """The shared-window part of :class:`~haltgate.store.redis.RedisStore` (a mixin: it
     uses the store's client, key prefix, origin and ``_call``)."""
 
@@ -282,7 +282,7 @@ class RedisKeyedWindow:
     back to a local window while Redis is down with ``fail_open``. ``now`` (the manager's
     monotonic time) is used only by that fallback."""
 
-    def __init__(self, store: SharedWindows, check: OrderCheck) -> None:
+    def __init__(self, store: RedisSharedWindows, check: OrderCheck) -> None:
         from ..checks.windows import LocalKeyedWindow
 
         spec = check.window
@@ -365,7 +365,7 @@ class RedisKeyedWindow:
 
     def clear(self) -> None:
         """Forget the events counted locally (the fallback). The shared window is emptied
-        by the reset's write itself (:meth:`SharedWindows.clear_check_windows`), once, by
+        by the reset's write itself (``RedisSharedWindows.clear_check_windows``), once, by
         the process that makes the reset; a process adopting it must not empty it again
         (that would drop orders admitted since)."""
         self._local.clear()
