@@ -39,6 +39,8 @@ from ..values import to_flag
 if TYPE_CHECKING:
     from ..breakers.base import BaseCircuitBreaker
     from ..breakers.order_rate import RateWindow
+    from ..checks.base import OrderCheck
+    from ..checks.windows import KeyedWindow
 
 __all__ = [
     "EPOCH_KEY",
@@ -267,6 +269,11 @@ class Store(ABC):
     # ------------------------------------------------------------------ optional
     def rate_window(self, breaker: BaseCircuitBreaker) -> RateWindow | None:
         """A shared order window for ``breaker`` (Redis), or ``None`` to count locally."""
+        return None
+
+    def check_window(self, check: OrderCheck) -> KeyedWindow | None:
+        """A window shared by every process for a windowed order check (Redis), or
+        ``None`` to count in the manager's memory."""
         return None
 
     def blocking_reason(self) -> str | None:

@@ -10,6 +10,8 @@
 * Order-rate windows: a sorted set per breaker, checked and recorded by one Lua script on
   Redis's own clock (``TIME``), so every process counts the same orders on one clock.
   ``RateWindow.count()`` answers from the last script reply (no I/O).
+* Check windows (duplicates, message and execution throttles) and the one-round-trip
+  admission through every window of an order: ``redis_windows.py``.
 * Fail-closed: every command waits at most ``store_timeout`` (no retries); a failure marks
   the store unavailable, which refuses trading until the thread has reconnected and
   resynced. ``fail_open=True`` keeps trading on local state and local order windows.
@@ -44,13 +46,14 @@ from ..redact import redact_url
 from ..values import to_flag
 from .background import BackgroundStore
 from .base import EPOCH_KEY, AuditRecord, ValueUpdate, new_epoch
+from .redis_windows import RedisKeyedWindow, RedisSharedWindows
 
 if TYPE_CHECKING:
     from ..breakers.base import BaseCircuitBreaker
     from ..breakers.order_rate import RateWindow
     from ..clock import Clock
 
-__all__ = ["RedisRateWindow", "RedisStore"]
+__all__ = ["RedisKeyedWindow", "RedisRateWindow", "RedisStore"]
 
 logger = logging.getLogger("haltgate.store.redis")
 
@@ -172,7 +175,7 @@ def check_namespace(namespace: Any) -> str:
     return namespace
 
 
-class RedisStore(BackgroundStore):
+class RedisStore(RedisSharedWindows, BackgroundStore):
     """Breaker state, counters, the audit chain and order windows in Redis.
 
     ``url`` is a redis URL (``redis://host:6379/0``); ``namespace`` prefixes every key and
@@ -236,6 +239,7 @@ class RedisStore(BackgroundStore):
         self._write_script = self._client.register_script(_WRITE_SCRIPT)
         self._soft_script = self._client.register_script(_SOFT_SCRIPT)
         self._rate_script = self._client.register_script(_RATE_SCRIPT)
+        self._register_window_scripts()
         self._audit_head = f"0:{GENESIS_HASH}"
         self._pubsub: Any = None
         self._last_ping = 0.0
@@ -403,8 +407,17 @@ class RedisStore(BackgroundStore):
     ) -> list[AuditEntry]:
         """One Lua script: append the chained audit entries (if the chain head is the one
         this process last saw; else re-chain on the new head and retry), save the snapshot
-        (naming its last audit entry), bump the change number and publish it."""
+        (naming its last audit entry), bump the change number and publish it.
+
+        An operator's reset that leaves the breaker NORMAL first empties the shared check
+        windows named after it (the execution throttle's, see :meth:`clear_check_windows`)."""
         self._guard_lost()
+        if (
+            snapshot is not None
+            and snapshot.get("change") == "reset"
+            and snapshot.get("state") == "NORMAL"
+        ):
+            self.clear_check_windows(name)
         return self._write(name, snapshot, audit)
 
     def _write(
@@ -639,6 +652,7 @@ class RedisStore(BackgroundStore):
         # a (re)connect is still one round trip.
         for script in (self._write_script, self._soft_script, self._rate_script):
             self._client.script_load(script.script)
+        self._load_window_scripts()
         head = self._client.get(self._key("audit", "head"))
         self._audit_head = str(head) if head else f"0:{GENESIS_HASH}"
         # A server that restarted empty has no marker: the store lost its data, and this
@@ -691,6 +705,10 @@ class RedisRateWindow:
         self._count = 0
         self._frees: float | None = None
         self._offset = 0.0
+        # The answer of the store's one-round-trip admission of every window
+        # (redis_windows.py) for this window, returned by the next reserve() without I/O:
+        # the reservation's token, "" when this window refused, None when there is none.
+        self._pending: str | None = None
 
     def _redis_now(self) -> float:
         return time.monotonic() + self._offset
@@ -710,12 +728,15 @@ class RedisRateWindow:
             if store.fail_open:
                 return None
             raise
-        now = int(reply[2]) / 1_000_000
-        self._offset = now - time.monotonic()
-        self._count = int(reply[1])
-        frees = reply[4]
-        self._frees = int(float(frees)) / 1_000_000 + self._window if frees else None
+        self._adopt_reply(int(reply[2]), int(reply[1]), reply[4])
         return reply
+
+    def _adopt_reply(self, now_us: int, count: int, frees: Any) -> None:
+        """Keep what a script said of this window: Redis time (µs), the count, and the
+        score of the limit-th newest order when full (``""`` otherwise)."""
+        self._offset = now_us / 1_000_000 - time.monotonic()
+        self._count = count
+        self._frees = int(float(frees)) / 1_000_000 + self._window if frees else None
 
     def count(self) -> int:
         """Orders in the window, from the last reply (no I/O)."""
@@ -737,12 +758,21 @@ class RedisRateWindow:
 
     def reserve(self, limit: int) -> object | None:
         """Admit and record one order if fewer than ``limit`` are in the window (one
-        round trip, atomic across processes)."""
+        round trip, atomic across processes; none when the store's admission of every
+        window already made it)."""
+        pending = self._pending
+        if pending is not None:
+            self._pending = None
+            return pending or None
         reply = self._run(limit)
         if reply is None:
             token = self._local.reserve(limit)
             return None if token is None else ("local", token)
         return str(reply[3]) if int(reply[0]) == 1 else None
+
+    def forget_pending(self) -> None:
+        """Drop a token of the one-round-trip admission that no breaker took."""
+        self._pending = None
 
     def cancel(self, token: object) -> None:
         """Undo a reservation."""
