@@ -224,7 +224,7 @@ def run(cfg: Config) -> Result:
     with redis_server() as port:
         # Diagnostic: extra URL options for the store, e.g. "?protocol=2" (see the docs).
         url = f"redis://127.0.0.1:{port}/0" + os.environ.get("HALTGATE_BENCH_REDIS_QUERY", "")
-        store = store_cls(url, namespace=f"bench-{os.getpid()}")
+        store = store_cls(url, namespace=f"bench-{os.getpid()}", create=True)
         mgr = recommended_manager(max_orders_per_minute=100, window_seconds=0.001, store=store)
         refused: list[Any] = []
         mgr.add_listener(

@@ -31,6 +31,8 @@ __all__ = [
     "chain_entry",
     "entry_fields",
     "entry_from_fields",
+    "entry_state",
+    "last_state_seq",
     "verify_entries",
 ]
 
@@ -183,15 +185,55 @@ def chain_entries(
     return entries
 
 
+STATE_EVENTS = frozenset(
+    {"breaker_tripped", "breaker_halted", "breaker_reset", "breaker_reasserted"}
+)
+"""The audit events that record a breaker's new state (written with its record, in the same
+transaction): trips, halts, resets and self-clears, and a state written back after the
+store was re-initialised. Warnings, refused resets, key rotations and config loads are not."""
+
+
+def entry_state(event: str, breaker: str | None, payload: str | Mapping[str, Any]) -> str | None:
+    """The state that an audit entry records for its breaker (``payload["state"]``), or
+    ``None`` when the entry records no state change (the one rule that says which entry a
+    breaker record names, used by every store's writer and by ``verify``)."""
+    if event not in STATE_EVENTS or not breaker:
+        return None
+    if isinstance(payload, str):
+        try:
+            payload = json.loads(payload)
+        except ValueError:
+            return None
+    state = payload.get("state") if isinstance(payload, Mapping) else None
+    return state if isinstance(state, str) else None
+
+
+def last_state_seq(entries: Iterable[AuditEntry], name: str) -> int | None:
+    """The seq of the last of ``entries`` that records a state of breaker ``name`` (what
+    its record names, written in the same transaction), or ``None``."""
+    found: int | None = None
+    for entry in entries:
+        if entry.breaker == name and entry_state(entry.event, entry.breaker, entry.payload):
+            found = entry.seq
+    return found
+
+
 @dataclass(frozen=True, slots=True)
 class AuditVerification:
-    """The result of :func:`verify_entries`; ``method`` says which check was made."""
+    """The result of :func:`verify_entries`; ``method`` says which check was made.
+
+    ``records`` names each breaker whose stored record disagrees with the log (its state is
+    not what its last audit entry says, or it names an entry the log does not hold);
+    ``notes`` says what could not be checked without failing (a record written before
+    records named their last entry)."""
 
     ok: bool
     checked: int
     first_bad_seq: int | None = None
     problem: str | None = None
     method: str = ""
+    records: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
 
     def __bool__(self) -> bool:
         return self.ok

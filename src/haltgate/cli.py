@@ -95,7 +95,13 @@ class Context:
             if mutating:
                 # A writer of the wrong audit mode would break the chain: refuse up front.
                 store.check_audit_writer()
-            return operator_manager(store, self.config, audit_only_if_changed=not mutating)
+            return operator_manager(
+                store,
+                self.config,
+                # A store that lost its data takes no write (the config load's entry).
+                audit_config=store.lost_data_reason() is None,
+                audit_only_if_changed=not mutating,
+            )
         except BaseException:
             store.close()
             raise
@@ -128,10 +134,14 @@ def cmd_status(ctx: Context) -> int:
         # Blocking reasons include an unreachable store (fail-closed), not only trips.
         blocking = manager.get_blocking_reasons()
         allowed = not blocking
+        # A store that lost its data is a failed check, not a state to read (exit 1).
+        lost = manager.store.lost_data_reason() if manager.store is not None else None
+        code = EXIT_OK if lost is None else EXIT_REFUSED
         if ctx.args.json:
             payload = {
                 "trading_allowed": allowed,
                 "store": redact_url(ctx.store_url()),
+                "store_lost_data": lost is not None,
                 "blocking": blocking,
                 "breakers": [
                     {**row, "since": row["since"].isoformat() if row["since"] else None}
@@ -139,7 +149,7 @@ def cmd_status(ctx: Context) -> int:
                 ],
             }
             print(json.dumps(payload, indent=2))
-            return EXIT_OK
+            return code
         out = sys.stdout
         if allowed:
             out.write("TRADING ALLOWED - no breaker is tripped or halted\n")
@@ -153,7 +163,7 @@ def cmd_status(ctx: Context) -> int:
                 f"No breakers are known in {redact_url(ctx.store_url())}: is this the store "
                 "your trading processes use?\n"
             )
-            return EXIT_OK
+            return code
         table = [["BREAKER", "TYPE", "STATE", "SINCE", "BY", "REASON"]]
         for row in rows:
             table.append(
@@ -167,7 +177,7 @@ def cmd_status(ctx: Context) -> int:
                 ]
             )
         _table(table, out)
-        return EXIT_OK
+        return code
     finally:
         manager.close()
 
@@ -175,9 +185,11 @@ def cmd_status(ctx: Context) -> int:
 def _verify_durable(manager: Any, name: str, state: str) -> None:
     snapshot = manager.store.load_snapshot(name)
     if snapshot is None or snapshot.get("state") != state:
+        lost = manager.store.lost_data_reason()
         raise CommandError(
             f"the store did not confirm {name!r} as {state}: do not assume the change is in "
             "effect for other processes; check with `haltgate status` and try again"
+            + (f" ({lost})" if lost else "")
         )
 
 
@@ -294,7 +306,7 @@ def cmd_audit(ctx: Context) -> int:
     """Tail, verify or export the audit log."""
     store = ctx.open_store(must_exist=True)
     try:
-        if ctx.config is not None:
+        if ctx.config is not None and store.lost_data_reason() is None:
             from .config import record_config_load
 
             record_config_load(store, ctx.config, only_if_changed=True)
@@ -322,7 +334,18 @@ def cmd_audit(ctx: Context) -> int:
             result = store.verify_audit(expect_head=_expected_head(ctx.args.expect_head))
             if result.ok:
                 print(f"audit log OK: {result.checked} entries verified ({result.method})")
+                for note in result.notes:
+                    print(f"  note: {note}")
                 return EXIT_OK
+            if result.records:
+                print(
+                    f"AUDIT CHECK FAILED: {len(result.records)} breaker record(s) disagree "
+                    f"with the audit log (its {result.checked} entries verified; "
+                    f"{result.method}):"
+                )
+                for line in result.records:
+                    print(f"  * {line}")
+                return EXIT_REFUSED
             if result.first_bad_seq is None:
                 print(f"AUDIT LOG NOT VERIFIED: {result.problem}")
                 return EXIT_REFUSED
@@ -341,6 +364,39 @@ def cmd_audit(ctx: Context) -> int:
             with open(target, "w", encoding="utf-8") as out:
                 count = store.export_audit_jsonl(out)
             print(f"exported {count} audit entries to {target}", file=sys.stderr)
+        return EXIT_OK
+    finally:
+        store.close()
+
+
+def cmd_store(ctx: Context) -> int:
+    """``store init``: set the store up (again): a new epoch marker, audited."""
+    if ctx.args.url:
+        ctx.args.store = ctx.args.url
+    store = ctx.open_store(must_exist=False)
+    try:
+        initialise = getattr(store, "initialise", None)
+        if initialise is None:
+            raise CommandError(f"{type(store).__name__} keeps no epoch marker", EXIT_USAGE)
+        store.check_audit_writer()
+        lost = store.lost_data_reason()
+        marker, written = initialise(ctx.args.operator, new_epoch_anyway=ctx.args.new_epoch)
+        where = _describe(store, ctx.store_url())
+        if not written:
+            print(
+                f"{where} is already initialised (epoch {marker['id']}, {marker.get('how')} "
+                f"at {marker.get('created')}); nothing changed. If trading processes report "
+                "'store lost its data', run again with --new-epoch."
+            )
+            return EXIT_OK
+        if lost is not None:
+            print(f"the store had lost its data: {lost}")
+        previous = marker.get("previous") or "none"
+        print(
+            f"INITIALISED {where}: new epoch {marker['id']} (was {previous}) "
+            f"by {ctx.args.operator}; trading processes adopt it at their next poll and write "
+            "back the trips and halts they hold"
+        )
         return EXIT_OK
     finally:
         store.close()
@@ -543,6 +599,22 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--jsonl", action="store_true", help="JSON lines")
     a.add_argument("file", nargs="?", help="output file (default: stdout)")
     p.set_defaults(func=cmd_audit)
+
+    p = sub.add_parser("store", parents=[common], help="set up the store (its epoch marker)")
+    store_sub = p.add_subparsers(dest="store_action", metavar="ACTION", required=True)
+    a = store_sub.add_parser(
+        "init",
+        help="set up a new store, or one that lost its data (a new epoch, audited)",
+    )
+    a.add_argument("url", nargs="?", help="the store URL (default: --store or the config's)")
+    a.add_argument("--operator", required=True)
+    a.add_argument(
+        "--new-epoch",
+        action="store_true",
+        help="write a new epoch even though the store has a marker (processes report 'store "
+        "lost its data' because its audit head went back or its marker was replaced)",
+    )
+    p.set_defaults(func=cmd_store)
 
     p = sub.add_parser("replay", parents=[common], help="replay an equity CSV through the breakers")
     p.add_argument("file", help="CSV: timestamp,portfolio_value[,orders][,errors]")

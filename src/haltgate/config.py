@@ -402,6 +402,9 @@ _STORE_OPTIONS: dict[str, Any] = {
     "poll_interval": to_seconds,
     "fail_open": to_flag,
     "namespace": _store_namespace,
+    # Redis only: set up a namespace that holds nothing yet (an explicit act, never the
+    # default: a namespace without its marker has otherwise lost its data).
+    "create": to_flag,
 }
 
 
@@ -830,6 +833,7 @@ calendar = "utc"
 [store]
 # Where breaker state and the audit log live. Every trading process and every operator
 # command must point at the same store. sqlite:///FILE or redis://HOST:6379/0
+# (a new Redis namespace is set up once, by: haltgate store init URL --operator NAME)
 url = "sqlite:///haltgate.db"
 
 # The guide's recommended minimum setup.

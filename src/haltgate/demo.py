@@ -292,7 +292,10 @@ def run_demo(
         store_url = f"sqlite:///{db_path}"
         the_store = open_store(store_url)
     else:
-        the_store = open_store(store)
+        # A Redis namespace the demo is pointed at is set up by it (create=True) when it
+        # holds nothing yet (SPEC §6: tests and the demo create their namespaces).
+        redis = isinstance(store, str) and store.startswith(("redis://", "rediss://", "unix://"))
+        the_store = open_store(store, create=True) if redis else open_store(store)
         store_url = type(the_store).__name__
     the_store.set_value(MARKER, {"seed": seed, "start": START.isoformat()})
     try:

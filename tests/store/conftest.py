@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -64,7 +65,11 @@ def free_port() -> int:
 
 
 class RedisServer:
-    """One redis-server process on 127.0.0.1:port, stopped and restarted by pid."""
+    """One redis-server process on 127.0.0.1:port, stopped and restarted by pid.
+
+    ``stop()`` is a crash of a server that persists its data (it saves, then is killed), so
+    it comes back with its data, as a production Redis with AOF does; ``stop(keep_data=
+    False)`` is a crash of one without persistence: it comes back empty."""
 
     def __init__(self, directory: Path) -> None:
         binary = shutil.which("redis-server")
@@ -74,12 +79,15 @@ class RedisServer:
         self.directory = directory
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
+        self.keep_data = False
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
+        if not self.keep_data:
+            (self.directory / "dump.rdb").unlink(missing_ok=True)
         self.proc = subprocess.Popen(
             [
                 self.binary,
@@ -108,9 +116,16 @@ class RedisServer:
                 time.sleep(0.02)
         raise AssertionError("redis-server did not start")
 
-    def stop(self) -> None:
+    def stop(self, *, keep_data: bool = True) -> None:
         proc, self.proc = self.proc, None
+        self.keep_data = keep_data
         if proc is not None and proc.poll() is None:
+            if keep_data:
+                client: Any = self.client()
+                try:
+                    client.save()  # what AOF would have kept
+                finally:
+                    client.close()
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
 
@@ -131,12 +146,22 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
         server.stop()
 
 
+def init_namespace(url: str, namespace: str = "haltgate") -> None:
+    """Set up an empty namespace (its epoch marker), as ``RedisStore(create=True)`` does."""
+    from haltgate.store.redis import RedisStore
+
+    RedisStore(url, namespace=namespace, create=True).close()
+
+
 @pytest.fixture()
 def redis_url(redis_server: RedisServer) -> Iterator[str]:
-    """The module's server, emptied before each test (restarted if a test stopped it)."""
+    """The module's server, emptied before each test (restarted if a test stopped it), with
+    the default namespace ``haltgate`` set up (other namespaces: ``create=True``)."""
     if redis_server.proc is None or redis_server.proc.poll() is not None:
+        redis_server.keep_data = False
         redis_server.start()
     client = redis_server.client()
     client.flushall()  # type: ignore[attr-defined]
     client.close()  # type: ignore[attr-defined]
+    init_namespace(redis_server.url)
     yield redis_server.url

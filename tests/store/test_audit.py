@@ -28,7 +28,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     elif request.param == "sqlite":
         made = SQLiteStore(tmp_path / "audit.db")
     else:
-        made = RedisStore(request.getfixturevalue("redis_url"), namespace="audit")
+        made = RedisStore(request.getfixturevalue("redis_url"), namespace="audit", create=True)
     yield made
     made.close()
 
@@ -152,7 +152,7 @@ def test_hmac_key_from_environment(
         keyed = SQLiteStore(tmp_path / "keyed.db")
     else:
         assert isinstance(store, RedisStore)
-        keyed = RedisStore(store.url, namespace="keyed")
+        keyed = RedisStore(store.url, namespace="keyed", create=True)
     try:
         fill(keyed)
         entries = list(keyed.iter_audit())
@@ -209,7 +209,7 @@ def test_two_processes_share_one_chain_on_redis(redis_url: str) -> None:
     code = (
         "import sys\n"
         "from haltgate.store.redis import RedisStore\n"
-        "s = RedisStore(sys.argv[1], namespace='race', store_timeout=2)\n"
+        "s = RedisStore(sys.argv[1], namespace='race', store_timeout=2, create=True)\n"
         "for i in range(40):\n"
         "    s.append_audit('tick', operator=sys.argv[2], payload={'i': i})\n"
         "s.close()\n"

@@ -64,7 +64,7 @@ def test_every_store_is_a_store(tmp_path: Path, redis_url: str) -> None:
     stores = [
         open_store("memory://"),
         open_store(f"sqlite:///{tmp_path / 'y.db'}"),
-        open_store(redis_url, namespace="iface"),
+        open_store(redis_url, namespace="iface", create=True),
     ]
     try:
         for store in stores:

@@ -125,11 +125,11 @@ def test_one_round_trip_per_record_order_and_count_without_io(
         ender.echo("end-of-test")
         thread.join(5)
         # Commands sent over the network (not run inside a script), except the
-        # listener's health-check PINGs.
+        # listener's health-check PINGs and its poll of the epoch marker and head (MGET).
         sent = [
             c["command"].split()[0]
             for c in seen
-            if c["client_type"] != "lua" and c["command"].split()[0] != "PING"
+            if c["client_type"] != "lua" and c["command"].split()[0] not in ("PING", "MGET")
         ]
         assert sent == ["EVALSHA"] * 25, sent
         # Inside each script: Redis's clock and the window, atomically.
@@ -300,12 +300,13 @@ def test_fail_open_keeps_trading_on_local_state(redis_server: RedisServer, redis
 
 
 def test_constructor_url_and_namespaces(redis_url: str) -> None:
-    store = open_store(redis_url, namespace="desk_a", store_timeout=0.5)
+    store = open_store(redis_url, namespace="desk_a", store_timeout=0.5, create=True)
     assert isinstance(store, RedisStore)
     assert store.namespace == "desk_a" and store.store_timeout == 0.5 and not store.fail_open
     a = CircuitBreakerManager(breakers=[ManualCircuitBreaker()], store=store)
     b = CircuitBreakerManager(
-        breakers=[ManualCircuitBreaker()], store=RedisStore(redis_url, namespace="desk_b")
+        breakers=[ManualCircuitBreaker()],
+        store=RedisStore(redis_url, namespace="desk_b", create=True),
     )
     try:
         a.halt_all("desk a only", "ops")
@@ -423,10 +424,15 @@ def test_halt_is_written_back_when_redis_restarts_empty(
     manager = CircuitBreakerManager(breakers=[ManualCircuitBreaker()], store=redis_url)
     try:
         manager.halt_all("before the restart", "ops")
-        redis_server.stop()
-        redis_server.start()  # --save '' : the server comes back with no data
+        redis_server.stop(keep_data=False)
+        redis_server.start()  # --save '' and no dump: the server comes back with no data
+        # The store lost its data (SPEC §6): refused until an operator re-initialises it,
+        # and only then is the halt written back.
+        wait_for(lambda: "store lost its data" in (manager.store.blocking_reason() or ""))
         probe = RedisStore(redis_url, namespace="haltgate")
         try:
+            assert probe.load_snapshot("manual") is None
+            assert probe.initialise("ops")[1]
             wait_for(lambda: probe.load_snapshot("manual") is not None)
             stored = probe.load_snapshot("manual")
             assert stored is not None and stored["state"] == "MANUALLY_HALTED"

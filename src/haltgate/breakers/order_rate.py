@@ -193,6 +193,13 @@ class OrderRateCircuitBreaker(BaseCircuitBreaker):
             self._notify_full()
         return token
 
+    def _admits_locked(self, events: list[BreakerEvent]) -> bool:
+        """The steps of :meth:`_reserve_locked` before its window (a due trip cleared;
+        False while blocked), for an admission that reserves every window in one store
+        call first (``manager/windows.py``) and then calls :meth:`_reserve_locked`."""
+        self._clear_if_due_locked(events)
+        return self._state not in BLOCKING_STATES
+
     def _cancel_locked(self, token: object) -> None:
         self._rate.cancel(token)
         self._notify_full()

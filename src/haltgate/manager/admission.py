@@ -113,10 +113,17 @@ class OrderAdmission(TradingChecks, OrderChecks):
         try:
             if windowed:
                 refused_by, index, count = admit_to_windows(
-                    self._rate_breakers, plan.slots, order, self._checks_lock, self._monotonic()
+                    self._rate_breakers,
+                    plan.slots,
+                    order,
+                    self._checks_lock,
+                    self._monotonic(),
+                    self._shared_windows,
                 )
             else:
-                refused_by, index, count = admit_to_windows(self._rate_breakers)
+                refused_by, index, count = admit_to_windows(
+                    self._rate_breakers, shared=self._shared_windows
+                )
         except StoreUnavailableError as exc:
             # A shared order window that cannot be reached admits nothing (fail-closed).
             reason = f"store: {exc}"

@@ -101,12 +101,16 @@ class CircuitBreakerManager(BreakerRegistry, OrderAdmission):
         self._quiet_others = False
         self._others_generation = 0
         self._store = None
+        self._shared_windows = None
         # Manual breakers added because another process halted them (see _adopt_remote).
         self._adopted: set[str] = set()
         if store is not None:
             from ..store import open_store
 
             self._store = open_store(store)
+            if callable(getattr(self._store, "reserve_windows", None)):
+                # Every shared window of an order in one call (manager/windows.py).
+                self._shared_windows = self._store
             # Fail-closed: the store tells us when it becomes unreachable or reachable
             # again, so the quiet fast path is dropped and can_trade() asks it.
             self._store.add_availability_watcher(self._store_changed)

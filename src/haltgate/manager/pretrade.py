@@ -9,6 +9,7 @@ the reducing rule) worked out once.
 
 from __future__ import annotations
 
+import logging
 import threading
 from datetime import datetime
 from typing import Any
@@ -17,13 +18,20 @@ from ..checks.base import OrderCheck
 from ..checks.context import ALLOWED, OrderContext, OrderDecision, checked_context
 from ..checks.exposure import reduces_position
 from ..checks.message_throttle import MESSAGE_KINDS
-from ..errors import InvalidInputError, InvalidTypeError, UnknownCheckError
+from ..errors import (
+    InvalidInputError,
+    InvalidTypeError,
+    StoreUnavailableError,
+    UnknownCheckError,
+)
 from ..orders import Order
 from ..values import to_text
 from .state import ManagerState
 from .windows import CheckSlot
 
 __all__ = ["NO_CHECKS", "CheckPlan", "OrderChecks", "checked_order"]
+
+logger = logging.getLogger("haltgate.manager")
 
 
 class CheckPlan:
@@ -201,7 +209,9 @@ class OrderChecks(ManagerState):
         """Count one ``"modify"`` or ``"cancel"`` sent to the broker for
         :class:`~haltgate.checks.MessageThrottle` (submits are counted by
         :meth:`admit_order`). Never refuses the message (a cancel must always go out);
-        returns whether the window is still within its limit (True without a throttle)."""
+        returns whether the window is still within its limit (True without a throttle;
+        False when a shared window cannot be reached). With ``RedisStore`` the count is
+        shared by every process (one round trip)."""
         text = to_text(kind, "kind") if isinstance(kind, str) else kind
         if text not in MESSAGE_KINDS:
             if not isinstance(kind, str):
@@ -214,8 +224,14 @@ class OrderChecks(ManagerState):
         spec = throttle.window
         if window is None or spec is None:  # removed meanwhile
             return True
-        with self._checks_lock:
-            count = window.add(throttle.window_key(None), self._monotonic())
+        try:
+            with self._checks_lock:
+                count = window.add(throttle.window_key(None), self._monotonic())
+        except StoreUnavailableError:
+            # A shared window (Redis) out of reach: the message went out all the same; the
+            # next submit is refused by the store's fail-closed rule.
+            logger.warning("message_count_failed", extra={"kind": text})
+            return False
         return count <= spec.limit
 
     # ------------------------------------------------------------------ counts

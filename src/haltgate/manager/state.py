@@ -42,6 +42,8 @@ class ManagerState:
     _quiet_others: bool
     _others_generation: int
     _store: Any
+    # The store when it admits an order through every shared window in one call (Redis).
+    _shared_windows: Any
     _adopted: set[str]
     _refusal_log: RefusalLog
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Hashable, Sequence
+from typing import Protocol
 
 from ..breakers.order_rate import OrderRateCircuitBreaker
 from ..checks.windows import KeyedWindow
@@ -18,7 +19,7 @@ from ..errors import StoreUnavailableError
 from ..events import BreakerEvent
 from ..orders import Order
 
-__all__ = ["CheckSlot", "RefusalLog", "WindowsRefusal", "admit_to_windows"]
+__all__ = ["CheckSlot", "RefusalLog", "SharedWindows", "WindowsRefusal", "admit_to_windows"]
 
 logger = logging.getLogger("haltgate.manager")
 
@@ -33,12 +34,31 @@ the refusing check window (``-1``: none) and the count that check's window held.
 _ADMITTED: WindowsRefusal = (None, -1, 0)
 
 
+class SharedWindows(Protocol):
+    """A store that keeps order windows for every process and admits an order through
+    all of them in one call (Redis: ``store/redis_windows.py``)."""
+
+    def reserve_windows(
+        self,
+        checks: Sequence[tuple[object, Hashable, int]],
+        rate: Sequence[tuple[object, int]],
+    ) -> tuple[int, int] | None:
+        """One slot in every window or in none: ``checks`` are (check window, key, limit),
+        ``rate`` (order-rate window, limit). ``(index, count)`` of the first full window in
+        ``[*checks, *rate]``, ``(-1, 0)`` when admitted everywhere (each rate window's next
+        ``reserve`` then returns its token without I/O), ``None`` when it cannot (a window
+        that is not the store's, a store down with ``fail_open``): then admit window by
+        window. Raises StoreUnavailableError when the store cannot be reached."""
+        ...
+
+
 def admit_to_windows(
     rate: Sequence[OrderRateCircuitBreaker],
     checks: Sequence[CheckSlot] = (),
     order: Order | None = None,
     checks_lock: threading.Lock | None = None,
     now: float = 0.0,
+    shared: SharedWindows | None = None,
 ) -> WindowsRefusal:
     """Record one order in every window, or in none: the order-rate windows of ``rate``
     (sorted by name, so every caller takes the locks in one order) and the windows of the
@@ -49,14 +69,19 @@ def admit_to_windows(
     refused anywhere takes no slot in any window. Returns ``(refusing rate breaker or
     None, index of the refusing check or -1, that check's count)``.
 
-    This is the one place where an order's windows are decided together; a store that
-    shares them (Redis) is to put the same steps in one script here (the rate windows'
-    ``RateWindow`` and the checks' ``KeyedWindow`` are the seams)."""
+    This is the one place where an order's windows are decided together. With a store
+    that shares them (``shared``, Redis) every window is counted and recorded in one call
+    to the store (one round trip, atomic across processes; see :func:`_admit_shared`).
+    """
     if not checks:
         if not rate:
             return _ADMITTED
         if len(rate) == 1:
             return _ADMITTED if rate[0].try_record_order() else (rate[0], -1, 0)
+    if shared is not None:
+        admitted = _admit_shared(shared, rate, checks, order, checks_lock)
+        if admitted is not None:
+            return admitted
     events: list[BreakerEvent] = []
     failure: StoreUnavailableError | None = None
     refused: WindowsRefusal = _ADMITTED
@@ -95,6 +120,94 @@ def admit_to_windows(
             breaker._publish([e for e in events if e.breaker_name == breaker.name])
     if failure is not None:
         raise failure
+    return refused
+
+
+def _admit_shared(
+    shared: SharedWindows,
+    rate: Sequence[OrderRateCircuitBreaker],
+    checks: Sequence[CheckSlot],
+    order: Order | None,
+    checks_lock: threading.Lock | None,
+) -> WindowsRefusal | None:
+    """:func:`admit_to_windows` with every window in ``shared``: the same steps, in one
+    store call. Under the same locks: each rate breaker may clear a due trip, and a
+    blocked one refuses the order without a round trip (before the check windows are
+    asked, unlike the local path: a runaway loop against a tripped rate breaker costs
+    Redis nothing, and an order that goes nowhere trips no execution throttle); the
+    check windows' keys are
+    worked out (a raising key function reserves nothing); then one call counts every
+    window and records the order in all of them or none (nothing to give back); each rate
+    breaker then takes its reservation's answer through its usual ``_reserve_locked``
+    (which trips a full window and notifies on the last slot, as in memory). ``None``: the
+    store cannot take them all in one call (take the window-by-window path)."""
+    events: list[BreakerEvent] = []
+    failure: StoreUnavailableError | None = None
+    refused: WindowsRefusal | None = _ADMITTED
+    locks: list[threading.RLock | threading.Lock] = [b._lock for b in rate]
+    if checks:
+        assert checks_lock is not None
+        locks.append(checks_lock)
+    for lock in locks:
+        lock.acquire()
+    try:
+        for breaker in rate:
+            if not breaker._admits_locked(events):
+                refused = (breaker, -1, 0)
+                break
+        else:
+            items = [(window, key_of(order), limit) for window, limit, key_of in checks]
+            try:
+                result = shared.reserve_windows(
+                    items, [(b._rate, b.max_orders_per_minute) for b in rate]
+                )
+            except StoreUnavailableError as exc:
+                failure, result = exc, (-1, 0)
+            if result is None:
+                refused = None  # the caller admits window by window
+            elif failure is None:
+                refused = _take_shared(rate, len(checks), *result, events)
+    except BaseException:
+        for breaker in rate:
+            # A token no breaker took must not answer a later reserve().
+            forget = getattr(breaker._rate, "forget_pending", None)
+            if forget is not None:
+                forget()
+        raise
+    finally:
+        for lock in reversed(locks):
+            lock.release()
+    if events:
+        for breaker in rate:
+            breaker._publish([e for e in events if e.breaker_name == breaker.name])
+    if failure is not None:
+        raise failure
+    return refused
+
+
+def _take_shared(
+    rate: Sequence[OrderRateCircuitBreaker],
+    checks: int,
+    index: int,
+    count: int,
+    events: list[BreakerEvent],
+) -> WindowsRefusal:
+    """What the store's one call said (``index`` of the first full window among the
+    ``checks`` check windows and then the rate windows, -1: admitted), taken by each rate
+    breaker through its usual ``_reserve_locked`` (locks held): the answer is pending in
+    its window, so no I/O; a full rate window trips its breaker, as in memory."""
+    if index >= checks:
+        breaker = rate[index - checks]
+        breaker._reserve_locked(events)  # its window answers "full": the breaker trips
+        return (breaker, -1, 0)
+    if index >= 0:
+        return (None, index, count)
+    refused = _ADMITTED
+    for breaker in rate:
+        # None cannot happen under the locks; if it did, the slots taken stay until they
+        # age out (the safe side).
+        if breaker._reserve_locked(events) is None:  # pragma: no cover
+            refused = (breaker, -1, 0)
     return refused
 
 

@@ -16,7 +16,8 @@ One thread per store does everything that must not happen on the trading thread:
   store can still be reached.
 
 ``blocking_reason()`` is not ``None`` while the store is unreachable or a restrictive
-change is not yet durable (fail-closed); with ``fail_open=True`` it is always ``None``.
+change is not yet durable (fail-closed; with ``fail_open=True`` these do not block), and
+while the store lost its data (always, see :meth:`BackgroundStore._observe_epoch`).
 """
 
 from __future__ import annotations
@@ -27,19 +28,23 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ..audit import AuditEntry
 from ..errors import StoreUnavailableError
 from ..events import BreakerEvent, EventKind
 from ..values import to_seconds
-from .base import AuditRecord, Store, audit_records
+from .base import EPOCH_KEY, LOST_HINT, AuditRecord, Store, audit_records, new_epoch
 
 if TYPE_CHECKING:
     from ..breakers.base import BaseCircuitBreaker
 
 __all__ = ["BackgroundStore", "RemoteAdopter"]
+
+#: How an operator's (re-)initialisation marks the epoch it writes; a process that knew
+#: another epoch adopts only such a marker, and only a newer one.
+STORE_INIT = "store_init"
 
 logger = logging.getLogger("haltgate.store")
 
@@ -82,6 +87,18 @@ class BackgroundStore(Store):
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        # The store's epoch marker as this process knows it, the highest audit head seq it
+        # has seen, and why the store lost its data (None while it has not).
+        self._epoch: dict[str, Any] | None = None
+        self._head_high = 0
+        self._lost_reason: str | None = None
+        # Whether a store without a marker has lost its data (Redis: always; SQLite: only
+        # once this process has seen one).
+        self._expects_marker = False
+        # True while initialise() writes the marker (the one write a lost store accepts).
+        self._initialising = False
+        # Set by a store that adopted a marker-less store when it opened (SQLite).
+        self._adopted_now = False
 
     # ------------------------------------------------------------------ subclass hooks
     def describe(self) -> str:
@@ -161,7 +178,11 @@ class BackgroundStore(Store):
 
     # ------------------------------------------------------------------ availability
     def blocking_reason(self) -> str | None:
-        """Why trading must be refused because of this store, or ``None``."""
+        """Why trading must be refused because of this store, or ``None``. A store that
+        lost its data refuses even with ``fail_open``: its state is gone, not unreachable."""
+        lost = self._lost_reason
+        if lost is not None:
+            return lost
         if self.fail_open:
             return None
         reason = self._down_reason
@@ -202,6 +223,165 @@ class BackgroundStore(Store):
                 callback()
             except Exception:
                 logger.exception("store_watcher_failed", extra={"store": self.describe()})
+
+    # ------------------------------------------------------------------ epoch
+    def lost_data_reason(self) -> str | None:
+        """``store lost its data: ...`` while this store lost its data, else ``None``."""
+        return self._lost_reason
+
+    def _guard_lost(self) -> None:
+        """Refuse a write while the store lost its data: it would land in a store nobody
+        has set up again (and a reset must never be recorded there)."""
+        reason = self._lost_reason
+        if reason is not None and not self._initialising:
+            raise StoreUnavailableError(reason)
+
+    def _lose(self, problem: str) -> None:
+        reason = (
+            f"store lost its data: {self.describe()} {problem}; trading is refused until "
+            f"an operator re-initialises it ({LOST_HINT}) (fail-closed)"
+        )
+        with self._state_lock:
+            was = self._lost_reason
+            self._lost_reason = reason
+        if was is None:
+            logger.error("store_lost_data", extra={"store": self.describe(), "problem": problem})
+            self._notify()
+
+    def _observe_epoch(self, marker: Any, head_seq: int) -> None:
+        """The one rule for what a watcher reads of the store's epoch marker and audit head
+        (at open and at every poll). A marker that disappeared or changed, or a head behind
+        the highest this process has seen, means the store lost its data (FLUSHDB, a
+        restart without persistence, an older copy restored, another store's data): every
+        process refuses trading. An operator's newer re-initialisation (``haltgate store
+        init``) ends it; this process then writes back the trips and halts it holds."""
+        if not (isinstance(marker, dict) and isinstance(marker.get("id"), str)):
+            marker = None
+        known = self._epoch
+        if marker is not None and (known is None or marker["id"] != known["id"]):
+            if known is None or (
+                marker.get("how") == STORE_INIT and _created(marker) > _created(known)
+            ):
+                self._begin_epoch(marker, head_seq)
+            elif self._lost_reason is None:
+                self._lose(
+                    f"has another epoch marker ({marker['id'][:12]}, {marker.get('how')} at "
+                    f"{marker.get('created')}) than the one this process knew "
+                    f"({known['id'][:12]}): it holds another store's data, or was set up "
+                    "again without haltgate store init"
+                )
+            return
+        if self._lost_reason is not None:
+            return
+        if marker is None:
+            if known is not None or self._expects_marker:
+                self._lose(
+                    "has no epoch marker (FLUSHDB, a restart without persistence, another "
+                    "server, or a namespace that was never set up)"
+                )
+            return
+        if head_seq < self._head_high:
+            self._lose(
+                f"audit head went back from entry {self._head_high} to entry {head_seq} (an "
+                "older copy restored, or entries removed)"
+            )
+            return
+        self._head_high = head_seq
+
+    def _begin_epoch(self, marker: dict[str, Any], head_seq: int) -> None:
+        """Adopt ``marker`` as the store's epoch. After a loss or a re-initialisation, the
+        trips and halts this process holds are written back (audited) before trading
+        resumes, and remembered change numbers are forgotten (the store's restarted)."""
+        resumed = self._lost_reason is not None or self._epoch is not None
+        self._epoch = dict(marker)
+        self._head_high = head_seq
+        if not resumed:
+            return
+        self._forget_numbers()
+        self._reassert_held(f"the store was re-initialised (epoch {marker['id'][:12]})")
+        with self._state_lock:
+            self._lost_reason = None
+        logger.warning(
+            "store_epoch_adopted", extra={"store": self.describe(), "epoch": marker["id"]}
+        )
+        self._notify()
+        self._wake.set()
+
+    def _forget_numbers(self) -> None:
+        """Forget this process's change numbers (a re-initialised store may count anew)."""
+        self._own_seq.clear()
+
+    def _reassert_held(self, cause: str, only: set[str] | None = None) -> None:
+        """Queue every trip and halt this process holds that the store does not hold
+        (``only``: these breakers), each with a ``breaker_reasserted`` audit entry, so its
+        record names an entry again; written by the background thread."""
+        try:
+            stored: dict[str, dict[str, Any]] = self.load_all_snapshots()
+        except StoreUnavailableError:
+            stored = {}
+        now = datetime.now(UTC)
+        for name, breaker in list(self._attached.items()):
+            if (only is not None and name not in only) or not breaker.is_tripped:
+                continue
+            if only is not None and name in self._unsaved:
+                continue  # its queued change is written anyway
+            current = stored.get(name)
+            if current is not None and current.get("state") in ("TRIPPED", "MANUALLY_HALTED"):
+                continue
+            state = breaker.state.value
+            record: AuditRecord = (
+                "breaker_reasserted",
+                name,
+                None,
+                {"state": state, "reason": breaker.get_trip_reason(), "cause": cause},
+                now,
+            )
+            with self._state_lock:
+                queued = self._unsaved.get(name)
+                self._unsaved[name] = (breaker, (queued[1] if queued else []) + [record])
+            logger.warning("store_state_reasserted", extra={"breaker": name, "state": state})
+        self._wake.set()
+
+    def initialise(
+        self, operator: str | None = None, *, new_epoch_anyway: bool = False
+    ) -> tuple[dict[str, Any], bool]:
+        """Set the store up (again): write a new epoch marker with a ``store_initialised``
+        audit entry, in one write. Returns ``(marker, written)``.
+
+        A store that has a marker and did not lose its data is left alone (``written`` is
+        False) unless ``new_epoch_anyway``: use it when trading processes refuse with
+        ``store lost its data`` although the store has a marker (its head went back, or
+        its marker was replaced). Every process adopts the new epoch at its next poll and
+        writes back the trips and halts it holds."""
+        current = self.load_epoch()
+        just_adopted = self._adopted_now
+        if (
+            current is not None
+            and self._lost_reason is None
+            and not new_epoch_anyway
+            and not just_adopted
+        ):
+            return current, False
+        previous = (current or self._epoch or {}).get("id")
+        marker = new_epoch(STORE_INIT, previous)
+        try:
+            records = len(self.load_all_snapshots())
+        except StoreUnavailableError:
+            records = -1
+        payload = {
+            "epoch": marker["id"],
+            "previous_epoch": previous,
+            "lost": self._lost_reason,
+            "records_found": records,
+        }
+        self._initialising = True
+        try:
+            self.set_value(EPOCH_KEY, marker, audit=("store_initialised", None, operator, payload))
+        finally:
+            self._initialising = False
+        head = self.load_audit_head()
+        self._observe_epoch(marker, 0 if head is None else head[0])
+        return marker, True
 
     def add_remote_adopter(self, callback: RemoteAdopter) -> None:
         """``callback(name, snapshot)`` is called when another process changes a breaker
@@ -248,10 +428,11 @@ class BackgroundStore(Store):
         restrictive = not any(e.kind is EventKind.RESET for e in events)
         warnings_only = bool(events) and all(e.kind is EventKind.WARNING for e in events)
         deadline = time.monotonic() + self.store_timeout
-        if self._down_reason is not None:
+        refusal = self._lost_reason or self._down_reason
+        if refusal is not None:
             if restrictive:
                 self._queue_unsaved(breaker, events)
-            raise StoreUnavailableError(self._down_reason)
+            raise StoreUnavailableError(refusal)
         if not self._write_lock.acquire(timeout=self.store_timeout):
             if restrictive:
                 self._queue_unsaved(breaker, events)
@@ -302,6 +483,8 @@ class BackgroundStore(Store):
     def _retry_unsaved(self) -> None:
         if not (self._unsaved or self._unsaved_audit) or self._down_reason is not None:
             return
+        if self._lost_reason is not None:
+            return
         with self._state_lock:
             pending = list(self._unsaved.items())
             audit_only = list(self._unsaved_audit)
@@ -343,6 +526,8 @@ class BackgroundStore(Store):
 
     def _flush_soft(self) -> None:
         if not self._soft_pending or self._down_reason is not None:
+            return
+        if self._lost_reason is not None:
             return
         if not self._write_lock.acquire(timeout=self.store_timeout):
             return
@@ -401,6 +586,15 @@ class BackgroundStore(Store):
             return seq > self._own_seq.get(name, 0)
 
         breaker.adopt_remote(state_only, guard=newer_and_safe)
+
+
+def _created(marker: Mapping[str, Any]) -> datetime:
+    """When an epoch marker was written (the earliest time for one that does not say)."""
+    try:
+        created = datetime.fromisoformat(str(marker.get("created")))
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)
+    return created if created.tzinfo is not None else created.replace(tzinfo=UTC)
 
 
 def _close_at_exit(ref: weakref.ref[BackgroundStore]) -> None:

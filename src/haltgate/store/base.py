@@ -27,6 +27,7 @@ from ..audit import (
     audit_mode,
     canonical_json,
     entry_fields,
+    entry_state,
     method_text,
     to_jsonable,
     verify_entries,
@@ -38,8 +39,39 @@ from ..values import to_flag
 if TYPE_CHECKING:
     from ..breakers.base import BaseCircuitBreaker
     from ..breakers.order_rate import RateWindow
+    from ..checks.base import OrderCheck
+    from ..checks.windows import KeyedWindow
 
-__all__ = ["AuditRecord", "Store", "ValueAudit", "ValueUpdate", "audit_records", "event_payload"]
+__all__ = [
+    "EPOCH_KEY",
+    "AuditRecord",
+    "Store",
+    "ValueAudit",
+    "ValueUpdate",
+    "audit_records",
+    "event_payload",
+    "new_epoch",
+]
+
+EPOCH_KEY = "store_epoch"
+"""The small value holding the store's epoch marker (``{"id", "created", "how",
+"previous"}``), written when the store is set up (see :func:`new_epoch`)."""
+
+LOST_HINT = "haltgate store init URL --operator NAME"
+"""How an operator re-initialises a store that lost its data."""
+
+
+def new_epoch(how: str, previous: str | None = None) -> dict[str, Any]:
+    """A new epoch marker: a random id, when (UTC), ``how`` it was made (``created``: a new
+    empty store; ``adopted``: a file of an earlier version; ``reinitialised``: an operator's
+    ``haltgate store init``) and the id of the epoch it replaces, if known."""
+    return {
+        "id": uuid.uuid4().hex,
+        "created": datetime.now(UTC).isoformat(),
+        "how": how,
+        "previous": previous,
+    }
+
 
 AuditRecord = tuple[str, str | None, str | None, dict[str, Any], datetime]
 """``(event, breaker, operator, payload, time)`` of one audit entry to append."""
@@ -98,6 +130,65 @@ def _mode_problem(recorded: Any, mine: str) -> str:
     )
 
 
+def _record_problem(
+    name: str,
+    snapshot: Mapping[str, Any],
+    seq: int | None,
+    found: Mapping[int, AuditEntry],
+    latest: tuple[AuditEntry, str] | None,
+    end: int,
+) -> tuple[str | None, str | None]:
+    """``(problem, note)`` of one breaker record checked against the log."""
+    state = snapshot.get("state")
+    if seq is None:
+        if latest is not None and latest[1] != state:
+            return (
+                f"breaker {name!r} is {state} but its last audit entry {latest[0].seq} "
+                f"({latest[0].event}) says {latest[1]}",
+                None,
+            )
+        if latest is None and (state != "NORMAL" or snapshot.get("change")):
+            return (
+                f"breaker {name!r} is {state} (last change: {snapshot.get('change')}) but "
+                "names no audit entry, and the log has none for it",
+                None,
+            )
+        if latest is not None:
+            return None, (
+                f"breaker {name!r}: no audit seq recorded (written before this check "
+                f"existed); its state {state} agrees with entry {latest[0].seq}"
+            )
+        return None, None
+    entry = found.get(seq)
+    if entry is None:
+        return (
+            f"breaker {name!r} names audit entry {seq}, which the log does not hold (it "
+            f"ends at entry {end})",
+            None,
+        )
+    if entry.breaker != name:
+        return (
+            f"breaker {name!r} names audit entry {seq}, which is for "
+            f"{entry.breaker or 'no breaker'!r} ({entry.event})",
+            None,
+        )
+    recorded = entry_state(entry.event, entry.breaker, entry.payload)
+    if recorded != state:
+        return (
+            f"breaker {name!r} is {state} but its last audit entry {seq} ({entry.event}) "
+            f"says {recorded or 'no state'}",
+            None,
+        )
+    if latest is not None and latest[0].seq > seq:
+        return (
+            f"breaker {name!r} names audit entry {seq} but the log records a later change "
+            f"of it, entry {latest[0].seq} ({latest[0].event}: {latest[1]}): its record "
+            "was rolled back",
+            None,
+        )
+    return None, None
+
+
 class Store(ABC):
     """Base class of the stores. Subclasses implement the storage primitives; this class
     wires breakers to them.
@@ -106,6 +197,9 @@ class Store(ABC):
     """
 
     fail_open: bool = False
+
+    #: Whether this store keeps an epoch marker (``verify`` then fails when it is missing).
+    keeps_epoch: bool = False
 
     def __init__(self, *, audit_key: bytes | None = None, fail_open: bool = False) -> None:
         self.fail_open = to_flag(fail_open, "fail_open")
@@ -177,8 +271,32 @@ class Store(ABC):
         """A shared order window for ``breaker`` (Redis), or ``None`` to count locally."""
         return None
 
+    def check_window(self, check: OrderCheck) -> KeyedWindow | None:
+        """A window shared by every process for a windowed order check (Redis), or
+        ``None`` to count in the manager's memory."""
+        return None
+
     def blocking_reason(self) -> str | None:
         """Why trading must be refused because of the store (fail-closed), or ``None``."""
+        return None
+
+    def lost_data_reason(self) -> str | None:
+        """``store lost its data: ...`` when this store's epoch marker is missing or changed,
+        or its audit head went backwards (every process refuses trading until an operator
+        re-initialises it), else ``None``."""
+        return None
+
+    def load_epoch(self) -> dict[str, Any] | None:
+        """The store's epoch marker, or ``None`` when it has none."""
+        value = self.get_value(EPOCH_KEY)
+        if isinstance(value, dict) and isinstance(value.get("id"), str):
+            return value
+        return None
+
+    def load_all_records(self) -> dict[str, tuple[dict[str, Any], int | None]] | None:
+        """Every saved snapshot with the seq of the last audit entry its record names
+        (``None``: the record names none, e.g. it was written by an earlier version), or
+        ``None`` when this store does not keep that seq (``verify`` then skips the check)."""
         return None
 
     # ------------------------------------------------------------------ wiring
@@ -275,7 +393,69 @@ class Store(ABC):
         result = self._verify_chain()
         if not result.ok:
             return result
-        return self._verify_head(result, expect_head)
+        # The head before the records: every entry up to it was committed before the records
+        # were read, so each record reflects them (a later change may race the read).
+        settled = self.load_audit_head()
+        records = self.load_all_records()
+        result = self._verify_head(result, expect_head)
+        if not result.ok:
+            return result
+        result = self._verify_epoch(result)
+        if not result.ok or records is None:
+            return result
+        return self._verify_records(result, records, 0 if settled is None else settled[0])
+
+    def _verify_epoch(self, result: AuditVerification) -> AuditVerification:
+        if not self.keeps_epoch or self.load_epoch() is not None:
+            return result
+        return dataclasses.replace(
+            result,
+            ok=False,
+            first_bad_seq=None,
+            problem="the store has no epoch marker: it lost its data (FLUSHDB, a restart "
+            f"without persistence, another server) or was never set up; an operator must "
+            f"re-initialise it: {LOST_HINT}",
+        )
+
+    def _verify_records(
+        self,
+        result: AuditVerification,
+        records: Mapping[str, tuple[dict[str, Any], int | None]],
+        settled: int,
+    ) -> AuditVerification:
+        """Each breaker record against the log: the entry it names exists, is that
+        breaker's, records the record's state, and no later entry (up to ``settled``)
+        records another change of it."""
+        named = {seq for _snapshot, seq in records.values() if seq is not None}
+        found: dict[int, AuditEntry] = {}
+        latest: dict[str, tuple[AuditEntry, str]] = {}
+        end = 0
+        for entry in self.iter_audit():
+            end = entry.seq
+            if entry.seq in named:
+                found[entry.seq] = entry
+            state = entry_state(entry.event, entry.breaker, entry.payload)
+            if state is not None and entry.seq <= settled and entry.breaker:
+                latest[entry.breaker] = (entry, state)
+        problems: list[str] = []
+        notes: list[str] = []
+        for name, (snapshot, seq) in sorted(records.items()):
+            problem, note = _record_problem(name, snapshot, seq, found, latest.get(name), end)
+            if problem is not None:
+                problems.append(problem)
+            if note is not None:
+                notes.append(note)
+        if problems:
+            return dataclasses.replace(
+                result,
+                ok=False,
+                first_bad_seq=None,
+                problem=f"{len(problems)} breaker record(s) disagree with the audit log: "
+                + "; ".join(problems),
+                records=tuple(problems),
+                notes=tuple(notes),
+            )
+        return dataclasses.replace(result, notes=tuple(notes))
 
     def _verify_head(
         self, result: AuditVerification, expect_head: tuple[int, str] | None

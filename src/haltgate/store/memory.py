@@ -8,20 +8,27 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from ..audit import AUDIT_HEAD_KEY, AUDIT_MODE_KEY, AuditEntry, chain_entries
-from .base import AuditRecord, Store
+from ..audit import AUDIT_HEAD_KEY, AUDIT_MODE_KEY, AuditEntry, chain_entries, last_state_seq
+from .base import EPOCH_KEY, AuditRecord, Store, new_epoch
 
 __all__ = ["MemoryStore"]
 
 
 class MemoryStore(Store):
-    """Keeps snapshots, counters and the audit chain in memory; lost when the process ends."""
+    """Keeps snapshots, counters and the audit chain in memory; lost when the process ends.
+
+    It is set up (its epoch marker written) when it is made: it cannot lose its data while
+    it lives, and nobody else can see it afterwards."""
+
+    keeps_epoch = True
 
     def __init__(self, *, audit_key: bytes | None = None) -> None:
         super().__init__(audit_key=audit_key)
         self._lock = threading.Lock()
         self._snapshots: dict[str, dict[str, Any]] = {}
-        self._values: dict[str, Any] = {}
+        # The seq of the last audit entry each record names (written with the record).
+        self._record_seqs: dict[str, int] = {}
+        self._values: dict[str, Any] = {EPOCH_KEY: new_epoch("created")}
         self._audit: list[AuditEntry] = []
 
     def load_snapshot(self, name: str) -> dict[str, Any] | None:
@@ -32,6 +39,13 @@ class MemoryStore(Store):
     def load_all_snapshots(self) -> dict[str, dict[str, Any]]:
         with self._lock:
             return copy.deepcopy(self._snapshots)
+
+    def load_all_records(self) -> dict[str, tuple[dict[str, Any], int | None]]:
+        with self._lock:
+            return {
+                name: (copy.deepcopy(snapshot), self._record_seqs.get(name))
+                for name, snapshot in self._snapshots.items()
+            }
 
     def write(
         self,
@@ -47,6 +61,9 @@ class MemoryStore(Store):
             if snapshot is not None:
                 self._snapshots[name] = copy.deepcopy(dict(snapshot))
             added = chain_entries(self._audit[-1] if self._audit else None, audit, self._audit_key)
+            named = last_state_seq(added, name) if snapshot is not None else None
+            if named is not None:
+                self._record_seqs[name] = named
             self._audit.extend(added)
             if added:
                 self._values[AUDIT_HEAD_KEY] = {"seq": added[-1].seq, "hash": added[-1].hash}

@@ -10,6 +10,8 @@
 * Order-rate windows: a sorted set per breaker, checked and recorded by one Lua script on
   Redis's own clock (``TIME``), so every process counts the same orders on one clock.
   ``RateWindow.count()`` answers from the last script reply (no I/O).
+* Check windows (duplicates, message and execution throttles) and the one-round-trip
+  admission through every window of an order: ``redis_windows.py``.
 * Fail-closed: every command waits at most ``store_timeout`` (no retries); a failure marks
   the store unavailable, which refuses trading until the thread has reconnected and
   resynced. ``fail_open=True`` keeps trading on local state and local order windows.
@@ -36,19 +38,22 @@ from ..audit import (
     chain_entries,
     entry_fields,
     entry_from_fields,
+    last_state_seq,
     to_jsonable,
 )
 from ..errors import ConfigError, StoreUnavailableError
 from ..redact import redact_url
+from ..values import to_flag
 from .background import BackgroundStore
-from .base import AuditRecord, ValueUpdate
+from .base import EPOCH_KEY, AuditRecord, ValueUpdate, new_epoch
+from .redis_windows import RedisKeyedWindow, RedisSharedWindows
 
 if TYPE_CHECKING:
     from ..breakers.base import BaseCircuitBreaker
     from ..breakers.order_rate import RateWindow
     from ..clock import Clock
 
-__all__ = ["RedisRateWindow", "RedisStore"]
+__all__ = ["RedisKeyedWindow", "RedisRateWindow", "RedisStore"]
 
 logger = logging.getLogger("haltgate.store.redis")
 
@@ -64,20 +69,21 @@ _PING_EVERY = 0.025
 
 # KEYS: breaker hash, change counter, audit list, audit head, small-value key
 # ARGV: expected head "seq:hash", name, state JSON ("" = no snapshot), data JSON, origin,
-#       channel, small value JSON ("" = none), then the audit entries as JSON.
+#       channel, small value JSON ("" = none), the seq of the audit entry the record names
+#       ("" = keep the one it names), then the audit entries as JSON.
 _WRITE_SCRIPT = """
 local head = redis.call('GET', KEYS[4]) or ('0:' .. string.rep('0', 64))
 if head ~= ARGV[1] then
   return {0, head}
 end
 local n = #ARGV
-for i = 8, n do
+for i = 9, n do
   redis.call('RPUSH', KEYS[3], ARGV[i])
 end
 if ARGV[7] ~= '' then
   redis.call('SET', KEYS[5], ARGV[7])
 end
-if n >= 8 then
+if n >= 9 then
   local last = cjson.decode(ARGV[n])
   redis.call('SET', KEYS[4], tostring(last['seq']) .. ':' .. last['hash'])
   head = redis.call('GET', KEYS[4])
@@ -86,6 +92,9 @@ local seq = 0
 if ARGV[3] ~= '' then
   seq = redis.call('INCR', KEYS[2])
   redis.call('HSET', KEYS[1], 'state', ARGV[3], 'data', ARGV[4], 'seq', seq, 'origin', ARGV[5])
+  if ARGV[8] ~= '' then
+    redis.call('HSET', KEYS[1], 'audit_seq', ARGV[8])
+  end
   redis.call('PUBLISH', ARGV[6], cjson.encode({name = ARGV[2], seq = seq,
     origin = ARGV[5], state = ARGV[3]}))
 end
@@ -136,6 +145,17 @@ return {admitted, count, string.format('%d', now), member, frees}
 """
 
 
+def _head_seq(raw: str | None) -> int:
+    """The seq of a ``seq:hash`` head (0 when there is none)."""
+    seq_text = str(raw or "").partition(":")[0]
+    return int(seq_text) if seq_text.isdigit() else 0
+
+
+def _int_or_none(raw: Any) -> int | None:
+    text = str(raw) if raw is not None else ""
+    return int(text) if text.isdigit() else None
+
+
 def _redis_module() -> Any:
     try:
         import redis
@@ -155,14 +175,22 @@ def check_namespace(namespace: Any) -> str:
     return namespace
 
 
-class RedisStore(BackgroundStore):
+class RedisStore(RedisSharedWindows, BackgroundStore):
     """Breaker state, counters, the audit chain and order windows in Redis.
 
     ``url`` is a redis URL (``redis://host:6379/0``); ``namespace`` prefixes every key and
     the pub/sub channel, so several independent systems can share one server. Every call
     waits at most ``store_timeout`` seconds for Redis (default 0.25); while Redis cannot
     be reached trading is refused (fail-closed) unless ``fail_open=True``.
+
+    A namespace is set up by writing its epoch marker: ``create=True`` does it for a
+    namespace that holds nothing yet (tests, the demo), ``haltgate store init URL`` for
+    any. A namespace without its marker is never taken for a new one: the store refuses
+    trading with ``store lost its data`` (every process using it), and so it does when the
+    marker disappears or changes, or the audit head goes back, while it runs.
     """
+
+    keeps_epoch = True
 
     def __init__(
         self,
@@ -172,6 +200,7 @@ class RedisStore(BackgroundStore):
         store_timeout: float = 0.25,
         fail_open: bool = False,
         audit_key: bytes | None = None,
+        create: bool = False,
     ) -> None:
         super().__init__(store_timeout=store_timeout, fail_open=fail_open, audit_key=audit_key)
         redis = _redis_module()
@@ -185,20 +214,23 @@ class RedisStore(BackgroundStore):
             OSError,
             ValueError,
         )
-        self._client = redis.Redis.from_url(
-            url,
+        options: dict[str, Any] = {
             # A little below store_timeout so the whole call, parsing included, stays
             # within it even when the server hangs.
-            socket_timeout=self.store_timeout * 0.8,
-            socket_connect_timeout=self.store_timeout * 0.8,
-            retry=Retry(NoBackoff(), 0),
-            retry_on_timeout=False,
-            health_check_interval=0,
-            decode_responses=True,
+            "socket_timeout": self.store_timeout * 0.8,
+            "socket_connect_timeout": self.store_timeout * 0.8,
+            "retry": Retry(NoBackoff(), 0),
+            "retry_on_timeout": False,
+            "health_check_interval": 0,
+            "decode_responses": True,
             # RESP2: a PING on the subscribed connection answers with a "pong" message
             # (the listener's health check relies on it).
-            protocol=2,
-        )
+            "protocol": 2,
+        }
+        self._client = redis.Redis.from_url(url, **options)
+        # The watcher's poll of the epoch marker and head has its own connection, so the
+        # order path's connection carries nothing but orders.
+        self._watch_client = redis.Redis.from_url(url, **options)
         self._origin = self.origin
         # The audit chain's mode was checked against this writer's (see _write).
         self._mode_recorded = False
@@ -207,6 +239,7 @@ class RedisStore(BackgroundStore):
         self._write_script = self._client.register_script(_WRITE_SCRIPT)
         self._soft_script = self._client.register_script(_SOFT_SCRIPT)
         self._rate_script = self._client.register_script(_RATE_SCRIPT)
+        self._register_window_scripts()
         self._audit_head = f"0:{GENESIS_HASH}"
         self._pubsub: Any = None
         self._last_ping = 0.0
@@ -218,16 +251,71 @@ class RedisStore(BackgroundStore):
         # first unanswered PING, this allowance, one tick.
         self._pong_allowance = min(max(self.store_timeout * 0.8, 0.1), 0.2)
         self._windows: dict[str, RedisRateWindow] = {}
+        self._create = to_flag(create, "create")
+        self._expects_marker = True
+        # The marker and head as last read by the watcher (parsed only when they change).
+        self._seen_epoch: tuple[str | None, str | None] = ("", "")
+        self._synced_once = False
         try:
             self._client.ping()
         except self._redis_errors as exc:
             if not fail_open:
                 raise StoreUnavailableError(f"cannot reach {self.describe()}: {exc}") from exc
             self._down_reason = f"store {self.describe()} unavailable: {exc}"
+        else:
+            try:
+                self._sync_epoch()
+            except StoreUnavailableError:
+                if not fail_open:
+                    raise
+                # Down (marked by _call): the watcher reads the marker when it reconnects.
         self._start()
 
     def describe(self) -> str:
         return f"{redact_url(self.url)} (namespace {self.namespace})"
+
+    # ------------------------------------------------------------------ epoch
+    def _sync_epoch(self) -> None:
+        """Read the marker (creating it, with ``create=True``, in a namespace that holds
+        nothing yet) and the head, and apply the one epoch rule."""
+        marker_key = self._key("kv", EPOCH_KEY)
+        raw = self._call("read epoch", self._client.get, marker_key)
+        if raw is None and self._create and self._epoch is None:
+            if self._namespace_empty():
+                fresh = canonical_json(new_epoch("created"))
+                if self._call("create epoch", self._client.set, marker_key, fresh, nx=True):
+                    logger.info("store_created", extra={"store": self.describe()})
+            # Another process may have set it up meanwhile (its marker is then all there is).
+            raw = self._call("read epoch", self._client.get, marker_key)
+            if raw is None:
+                logger.error("store_not_created", extra={"store": self.describe()})
+                self._lose(
+                    "has no epoch marker but holds haltgate data (a namespace of an earlier "
+                    "version, or one that lost its marker): create=True sets up only an "
+                    "empty namespace"
+                )
+        head = self._call("read audit head", self._client.get, self._key("audit", "head"))
+        self._observe_raw(raw, head)
+
+    def _observe_raw(self, raw: str | None, head: str | None) -> None:
+        if (raw, head) == self._seen_epoch and self._lost_reason is None:
+            return
+        self._seen_epoch = (raw, head)
+        try:
+            marker = json.loads(raw) if raw else None
+        except ValueError:
+            marker = None
+        self._observe_epoch(marker, _head_seq(head))
+
+    def _namespace_empty(self) -> bool:
+        keys = self._call(
+            "scan", lambda: next(iter(self._client.scan_iter(self._key("*"), count=200)), None)
+        )
+        return keys is None
+
+    def _forget_numbers(self) -> None:
+        super()._forget_numbers()
+        self._mode_recorded = False
 
     def _key(self, *parts: str) -> str:
         return ":".join((self.namespace, *parts))
@@ -263,7 +351,21 @@ class RedisStore(BackgroundStore):
             if snapshot is not None
         }
 
+    def load_all_records(self) -> dict[str, tuple[dict[str, Any], int | None]]:
+        """Every record with the seq of the audit entry it names (its ``audit_seq``)."""
+        return {
+            name: (snapshot, audit_seq)
+            for name, (_seq, snapshot, audit_seq) in self._load_all_fields().items()
+            if snapshot is not None
+        }
+
     def _load_all_with_seq(self) -> dict[str, tuple[int, dict[str, Any] | None]]:
+        return {
+            name: (seq, snapshot)
+            for name, (seq, snapshot, _named) in self._load_all_fields().items()
+        }
+
+    def _load_all_fields(self) -> dict[str, tuple[int, dict[str, Any] | None, int | None]]:
         prefix = self._key("breaker", "")
         keys = sorted(self._call("scan", lambda: list(self._client.scan_iter(prefix + "*"))))
         if not keys:
@@ -273,7 +375,11 @@ class RedisStore(BackgroundStore):
             pipe.hgetall(key)
         rows = self._call("load", pipe.execute)
         return {
-            key[len(prefix) :]: (int(fields.get("seq") or 0), self._snapshot(fields))
+            key[len(prefix) :]: (
+                int(fields.get("seq") or 0),
+                self._snapshot(fields),
+                _int_or_none(fields.get("audit_seq")),
+            )
             for key, fields in zip(keys, rows, strict=True)
         }
 
@@ -300,8 +406,18 @@ class RedisStore(BackgroundStore):
         audit: Sequence[AuditRecord],
     ) -> list[AuditEntry]:
         """One Lua script: append the chained audit entries (if the chain head is the one
-        this process last saw; else re-chain on the new head and retry), save the snapshot,
-        bump the change number and publish it."""
+        this process last saw; else re-chain on the new head and retry), save the snapshot
+        (naming its last audit entry), bump the change number and publish it.
+
+        An operator's reset that leaves the breaker NORMAL first empties the shared check
+        windows named after it (the execution throttle's, see :meth:`clear_check_windows`)."""
+        self._guard_lost()
+        if (
+            snapshot is not None
+            and snapshot.get("change") == "reset"
+            and snapshot.get("state") == "NORMAL"
+        ):
+            self.clear_check_windows(name)
         return self._write(name, snapshot, audit)
 
     def _write(
@@ -335,6 +451,7 @@ class RedisStore(BackgroundStore):
         ]
         while True:
             entries = self._chain(audit)
+            named = last_state_seq(entries, name) if snapshot is not None else None
             args = [
                 self._audit_head,
                 name,
@@ -343,6 +460,7 @@ class RedisStore(BackgroundStore):
                 self._origin,
                 self._channel,
                 value[1] if value else "",
+                "" if named is None else str(named),
                 *(canonical_json(entry_fields(e)) for e in entries),
             ]
             reply = self._call("write", self._write_script, keys=keys, args=args)
@@ -373,6 +491,7 @@ class RedisStore(BackgroundStore):
     ) -> None:
         """Save ``value`` (JSON) under ``key``; with ``audit``, the value and its audit
         entry are written by one script (atomically)."""
+        self._guard_lost()
         text = canonical_json(value)
         if audit is None:
             self._call("set", self._client.set, self._key("kv", key), text)
@@ -397,6 +516,7 @@ class RedisStore(BackgroundStore):
         """Read, update and write ``key`` atomically against every process of the
         namespace: under a short Redis mutex (``SET NX PX``, released only by its holder),
         waited for at most ``store_timeout``."""
+        self._guard_lost()
         mutex = self._key("kv", key, "mutex")
         token = uuid.uuid4().hex
         deadline = time.monotonic() + self.store_timeout
@@ -414,6 +534,7 @@ class RedisStore(BackgroundStore):
             self._call("unlock", self._client.eval, _UNLOCK_SCRIPT, 1, mutex, token)
 
     def _write_soft(self, name: str, snapshot: Mapping[str, Any]) -> None:
+        self._guard_lost()
         state = canonical_json({k: v for k, v in snapshot.items() if k != "data"})
         data = canonical_json(snapshot.get("data") or {})
         self._call(
@@ -476,6 +597,11 @@ class RedisStore(BackgroundStore):
                 raise TimeoutError(
                     f"no reply to PING from redis within {self._pong_allowance * 1000:.0f} ms"
                 )
+            # FLUSHDB (or another epoch) does not drop the connection: look every poll.
+            raw, head = self._watch_client.mget(
+                self._key("kv", EPOCH_KEY), self._key("audit", "head")
+            )
+            self._observe_raw(raw, head)
         except self._redis_errors as exc:
             self._drop_pubsub()
             self._mark_down(f"{type(exc).__name__}: {exc}")
@@ -526,8 +652,12 @@ class RedisStore(BackgroundStore):
         # a (re)connect is still one round trip.
         for script in (self._write_script, self._soft_script, self._rate_script):
             self._client.script_load(script.script)
+        self._load_window_scripts()
         head = self._client.get(self._key("audit", "head"))
         self._audit_head = str(head) if head else f"0:{GENESIS_HASH}"
+        # A server that restarted empty has no marker: the store lost its data, and this
+        # process holds its trips and halts until an operator re-initialises it.
+        self._sync_epoch()
         # A server that lost its data restarts its change counter: forget which numbers
         # this process wrote (the stored state is the latest anyway; a write racing this
         # resync records its new number before the guard compares).
@@ -536,19 +666,23 @@ class RedisStore(BackgroundStore):
         for name, (seq, snapshot) in stored.items():
             if snapshot is not None and seq > 0:
                 self._apply_remote(name, seq, snapshot)
-        # A server that lost its data (restarted without persistence) must not forget a
-        # trip or halt this process still holds: write those back.
-        for name, breaker in list(self._attached.items()):
-            if name not in stored and breaker.is_tripped:
-                with self._state_lock:
-                    self._unsaved.setdefault(name, (breaker, []))
-                logger.warning("store_state_reasserted", extra={"breaker": name})
+        # A record that disappeared (the marker did not) must not make this process forget
+        # a trip or halt it still holds: write those back, audited.
+        # (Not at the first sync: this process's state came from the store at attach, and
+        # a trip made since is being written by its own save.)
+        if self._lost_reason is None and self._synced_once:
+            missing = {name for name in self._attached if name not in stored}
+            if missing:
+                self._reassert_held("its record was missing from the store", only=missing)
+        self._synced_once = True
 
     def close(self) -> None:
         super().close()
         self._drop_pubsub()
         with contextlib.suppress(Exception):
             self._client.close()
+        with contextlib.suppress(Exception):
+            self._watch_client.close()
 
 
 class RedisRateWindow:
@@ -571,12 +705,19 @@ class RedisRateWindow:
         self._count = 0
         self._frees: float | None = None
         self._offset = 0.0
+        # The answer of the store's one-round-trip admission of every window
+        # (redis_windows.py) for this window, returned by the next reserve() without I/O:
+        # the reservation's token, "" when this window refused, None when there is none.
+        self._pending: str | None = None
 
     def _redis_now(self) -> float:
         return time.monotonic() + self._offset
 
     def _run(self, limit: int) -> list[Any] | None:
         store = self._store
+        if store._lost_reason is not None:
+            # Nothing is written to a store that lost its data (not even an order).
+            raise StoreUnavailableError(store._lost_reason)
         if store._down_reason is not None:
             if store.fail_open:
                 return None
@@ -587,12 +728,15 @@ class RedisRateWindow:
             if store.fail_open:
                 return None
             raise
-        now = int(reply[2]) / 1_000_000
-        self._offset = now - time.monotonic()
-        self._count = int(reply[1])
-        frees = reply[4]
-        self._frees = int(float(frees)) / 1_000_000 + self._window if frees else None
+        self._adopt_reply(int(reply[2]), int(reply[1]), reply[4])
         return reply
+
+    def _adopt_reply(self, now_us: int, count: int, frees: Any) -> None:
+        """Keep what a script said of this window: Redis time (µs), the count, and the
+        score of the limit-th newest order when full (``""`` otherwise)."""
+        self._offset = now_us / 1_000_000 - time.monotonic()
+        self._count = count
+        self._frees = int(float(frees)) / 1_000_000 + self._window if frees else None
 
     def count(self) -> int:
         """Orders in the window, from the last reply (no I/O)."""
@@ -614,12 +758,21 @@ class RedisRateWindow:
 
     def reserve(self, limit: int) -> object | None:
         """Admit and record one order if fewer than ``limit`` are in the window (one
-        round trip, atomic across processes)."""
+        round trip, atomic across processes; none when the store's admission of every
+        window already made it)."""
+        pending = self._pending
+        if pending is not None:
+            self._pending = None
+            return pending or None
         reply = self._run(limit)
         if reply is None:
             token = self._local.reserve(limit)
             return None if token is None else ("local", token)
         return str(reply[3]) if int(reply[0]) == 1 else None
+
+    def forget_pending(self) -> None:
+        """Drop a token of the one-round-trip admission that no breaker took."""
+        self._pending = None
 
     def cancel(self, token: object) -> None:
         """Undo a reservation."""

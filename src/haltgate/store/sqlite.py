@@ -28,10 +28,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from ..audit import AUDIT_HEAD_KEY, AUDIT_MODE_KEY, AuditEntry, canonical_json, chain_entries
-from ..errors import ConfigError, StoreUnavailableError
+from ..audit import (
+    AUDIT_HEAD_KEY,
+    AUDIT_MODE_KEY,
+    AuditEntry,
+    canonical_json,
+    chain_entries,
+    last_state_seq,
+)
+from ..errors import AuditModeError, ConfigError, StoreUnavailableError
 from .background import BackgroundStore
-from .base import AuditRecord, ValueAudit, ValueUpdate
+from .base import EPOCH_KEY, AuditRecord, ValueAudit, ValueUpdate, new_epoch
 
 __all__ = ["SQLiteStore"]
 
@@ -43,7 +50,8 @@ CREATE TABLE IF NOT EXISTS breakers (
     state TEXT NOT NULL,
     data TEXT NOT NULL DEFAULT '{}',
     change_seq INTEGER NOT NULL DEFAULT 0,
-    origin TEXT
+    origin TEXT,
+    audit_seq INTEGER
 );
 CREATE TABLE IF NOT EXISTS kv (
     key TEXT PRIMARY KEY,
@@ -79,6 +87,12 @@ def _split(snapshot: Mapping[str, Any]) -> tuple[str, str]:
 class SQLiteStore(BackgroundStore):
     """Breaker state, counters and the audit chain in the SQLite file ``path``.
 
+    A new file is set up with its epoch marker (a missing file is a new store); a file of
+    an earlier version (haltgate's tables, no marker) is adopted once, audited
+    (``store_epoch_adopted``). The poller reads the marker and the audit head whenever
+    the file changed, so a marker removed or replaced, or a head gone back, fails every
+    process closed with ``store lost its data``.
+
     ``store_timeout`` bounds every wait on a lock held by another process (default
     0.25 s); ``fail_open=True`` keeps trading while the database cannot record changes
     (the default refuses: fail-closed). ``poll_interval`` is how often the poller looks
@@ -107,6 +121,7 @@ class SQLiteStore(BackgroundStore):
         # that check found (kept until the file changes again).
         self._file_signature: tuple[int, int, int] | None = None
         self._damage: str | None = None
+        self._fresh_file = False
         try:
             with self._write_lock:
                 self._init_schema()
@@ -115,6 +130,8 @@ class SQLiteStore(BackgroundStore):
             damage = self._damage_found(self._reader)
             if damage is not None:
                 raise StoreUnavailableError(f"{self.describe()} is damaged: {damage}")
+            with self._write_lock:
+                self._open_epoch()
             self._seen_seq = self._max_seq()
         except BaseException:
             self._close_connections()
@@ -182,19 +199,105 @@ class SQLiteStore(BackgroundStore):
         except (sqlite3.Error, OSError) as exc:
             raise StoreUnavailableError(f"cannot open {self.describe()}: {exc}") from exc
 
+    keeps_epoch = True
+
     def _init_schema(self) -> None:
         try:
-            # Skip the write when the schema is complete, so a process can start while
-            # another one holds the write lock.
+            # Skip the write when the schema is complete and the file has its marker, so a
+            # process can start while another one holds the write lock.
             (present,) = self._writer.execute(
                 "SELECT count(*) FROM sqlite_master WHERE name IN "
                 "('breakers', 'kv', 'counters', 'audit', 'audit_no_update', 'audit_no_delete')"
             ).fetchone()
-            if present == 6:
-                return
-            self._writer.executescript(_SCHEMA)
+            fresh = present == 0
+            if fresh:
+                # A new file gets its marker in the transaction that creates its tables, so
+                # a process opening it meanwhile never sees tables without a marker (and
+                # takes it for a file of an earlier version).
+                marker = canonical_json(new_epoch("created")).replace("'", "''")
+                self._writer.executescript(
+                    "BEGIN IMMEDIATE;\n"
+                    + _SCHEMA
+                    + f"INSERT OR IGNORE INTO kv (key, value) VALUES ('{EPOCH_KEY}', '{marker}');\n"
+                    + "COMMIT;"
+                )
+            elif present < 6:
+                self._writer.executescript(_SCHEMA)
+            columns = {row[1] for row in self._writer.execute("PRAGMA table_info(breakers)")}
+            if "audit_seq" not in columns:
+                # A file of an earlier version: its records name no audit entry yet.
+                with self._transaction() as conn:
+                    columns = {row[1] for row in conn.execute("PRAGMA table_info(breakers)")}
+                    if "audit_seq" not in columns:
+                        conn.execute("ALTER TABLE breakers ADD COLUMN audit_seq INTEGER")
         except sqlite3.Error as exc:
             raise StoreUnavailableError(f"cannot prepare {self.describe()}: {exc}") from exc
+        self._fresh_file = fresh
+
+    def _open_epoch(self) -> None:
+        """Read the marker (writing it for a new file, adopting a file of an earlier
+        version) and the head this process starts from."""
+        try:
+            marker = self._read_epoch(self._writer)
+            if marker is None:
+                marker = self._set_up_epoch(self._fresh_file)
+            self._epoch = marker
+            self._expects_marker = marker is not None
+            self._head_high = self._read_head(self._writer)
+        except sqlite3.Error as exc:
+            raise StoreUnavailableError(f"cannot prepare {self.describe()}: {exc}") from exc
+
+    def _set_up_epoch(self, fresh: bool) -> dict[str, Any] | None:
+        """Write the marker of a new file (not audited: nothing was there to lose), or adopt
+        a file of an earlier version (audited as ``store_epoch_adopted``). Adopting is safe
+        because a file cannot lose its data and keep haltgate's tables: it is this store,
+        and a log cut off or rewritten is caught by verify (the head, the records, the
+        outside anchor). A writer of the other audit mode leaves it for one with the key."""
+        marker = new_epoch("created" if fresh else "adopted")
+        try:
+            with self._transaction() as conn:
+                if self._read_epoch(conn) is None:
+                    audit: ValueAudit | None = None
+                    if not fresh:
+                        audit = (
+                            "store_epoch_adopted",
+                            None,
+                            None,
+                            {"epoch": marker["id"], "why": "a file of an earlier version"},
+                        )
+                    self._set_value_rows(conn, EPOCH_KEY, marker, audit)
+        except AuditModeError:
+            logger.warning("store_epoch_not_adopted", extra={"store": self.describe()})
+            return None
+        found = self._read_epoch(self._writer)
+        # A file without a marker may also be one whose marker was removed: an operator's
+        # initialise() right after this open re-initialises it (running processes that
+        # knew its marker wait for that).
+        self._adopted_now = not fresh and found is not None and found["id"] == marker["id"]
+        return found
+
+    @staticmethod
+    def _read_kv(conn: sqlite3.Connection, key: str) -> Any:
+        """A small value read on ``conn`` (text that is not JSON reads as ``None``)."""
+        row = conn.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
+        try:
+            return json.loads(row[0]) if row else None
+        except (TypeError, ValueError):
+            return None
+
+    @classmethod
+    def _read_epoch(cls, conn: sqlite3.Connection) -> dict[str, Any] | None:
+        value = cls._read_kv(conn, EPOCH_KEY)
+        return value if isinstance(value, dict) and isinstance(value.get("id"), str) else None
+
+    @classmethod
+    def _read_head(cls, conn: sqlite3.Connection) -> int:
+        value = cls._read_kv(conn, AUDIT_HEAD_KEY)
+        seq = value.get("seq") if isinstance(value, dict) else None
+        return seq if isinstance(seq, int) else 0
+
+    def _watch_epoch(self, conn: sqlite3.Connection) -> None:
+        self._observe_epoch(self._read_epoch(conn), self._read_head(conn))
 
     def _check_writable(self) -> None:
         """Refuse a file this process can only read (found now, not at the first trip)."""
@@ -253,6 +356,10 @@ class SQLiteStore(BackgroundStore):
         try:
             conn = self._connect()
             damage = self._damage_found(conn)
+            if damage is None:
+                # The file itself changed (perhaps replaced): its marker and head, read
+                # on a connection that sees the file as it is now.
+                self._watch_epoch(conn)
         except (sqlite3.Error, StoreUnavailableError) as exc:
             # Not damage (a lock, a failed open): check again at the next tick.
             self._file_signature = None
@@ -277,6 +384,11 @@ class SQLiteStore(BackgroundStore):
                 with contextlib.suppress(sqlite3.Error):
                     conn.close()
 
+    def _forget_numbers(self) -> None:
+        super()._forget_numbers()
+        self._seen_seq = 0
+        self._data_version = None
+
     def close(self) -> None:
         super().close()
         self._close_connections()
@@ -291,6 +403,14 @@ class SQLiteStore(BackgroundStore):
     def load_all_snapshots(self) -> dict[str, dict[str, Any]]:
         rows = self._read("SELECT name, state, data FROM breakers", ())
         return {name: self._join(state, data) for name, state, data in rows}
+
+    def load_all_records(self) -> dict[str, tuple[dict[str, Any], int | None]]:
+        """Every record with the seq of the audit entry it names (``audit_seq``)."""
+        rows = self._read("SELECT name, state, data, audit_seq FROM breakers", ())
+        return {
+            name: (self._join(state, data), None if seq is None else int(seq))
+            for name, state, data, seq in rows
+        }
 
     @staticmethod
     def _join(state: str, data: str) -> dict[str, Any]:
@@ -357,7 +477,9 @@ class SQLiteStore(BackgroundStore):
     ) -> list[AuditEntry]:
         """One transaction: the snapshot (with a new change number, so other processes
         pick it up) and the chained audit entries. Call with the write lock held, or let
-        :meth:`save` take it."""
+        :meth:`save` take it. The record names its last audit entry (``audit_seq``; kept
+        when this write adds none for it)."""
+        self._guard_lost()
         with self._transaction() as conn:
             added = self._append_audit_rows(conn, audit)
             seq = 0
@@ -368,11 +490,12 @@ class SQLiteStore(BackgroundStore):
                 ).fetchone()
                 state, data = _split(snapshot)
                 conn.execute(
-                    "INSERT INTO breakers (name, state, data, change_seq, origin) "
-                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
+                    "INSERT INTO breakers (name, state, data, change_seq, origin, audit_seq) "
+                    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
                     "state = excluded.state, data = excluded.data, "
-                    "change_seq = excluded.change_seq, origin = excluded.origin",
-                    (name, state, data, seq, self._origin),
+                    "change_seq = excluded.change_seq, origin = excluded.origin, "
+                    "audit_seq = COALESCE(excluded.audit_seq, breakers.audit_seq)",
+                    (name, state, data, seq, self._origin, last_state_seq(added, name)),
                 )
         if snapshot is not None:
             self._own_seq[name] = int(seq)
@@ -429,13 +552,14 @@ class SQLiteStore(BackgroundStore):
     ) -> None:
         """Save ``value`` (JSON) under ``key`` with an optional audit entry, in one
         transaction."""
-
+        self._guard_lost()
         with self._locked(), self._transaction() as conn:
             self._set_value_rows(conn, key, value, audit)
 
     def update_value(self, key: str, update: ValueUpdate) -> Any:
         """Read, update and write ``key`` in one ``BEGIN IMMEDIATE`` transaction: atomic
         against every process that uses the file."""
+        self._guard_lost()
         with self._locked(), self._transaction() as conn:
             row = conn.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
             new, audit = update(json.loads(row[0]) if row else None)
@@ -459,6 +583,7 @@ class SQLiteStore(BackgroundStore):
         self._append_audit_rows(conn, records)
 
     def _write_soft(self, name: str, snapshot: Mapping[str, Any]) -> None:
+        self._guard_lost()
         state, data = _split(snapshot)
         with self._transaction() as conn:
             # A new row starts at change_seq 0: progress never propagates as a change.
@@ -482,6 +607,7 @@ class SQLiteStore(BackgroundStore):
             (version,) = conn.execute("PRAGMA data_version").fetchone()
             if version != self._data_version:
                 self._data_version = version
+                self._watch_epoch(conn)
                 rows = conn.execute(
                     "SELECT name, state, change_seq, origin FROM breakers "
                     "WHERE change_seq > ? ORDER BY change_seq",
