@@ -479,3 +479,38 @@ def test_processes_creating_one_sqlite_file_at_once_agree_on_one_new_epoch(
         assert list(store.iter_audit()) == []
     finally:
         store.close()
+
+
+def test_a_store_that_lost_its_data_takes_no_order_and_no_message_in_its_shared_windows(
+    redis_url: str, redis_server: RedisServer
+) -> None:
+    """The one-round-trip admission of the checks' windows (and a counted message) write
+    nothing to a namespace that lost its data: the order is refused with that reason."""
+    from haltgate import Order
+    from haltgate.checks import DuplicateOrder, ExecutionThrottle, MessageThrottle
+    from haltgate.store.redis import RedisStore
+
+    manager = CircuitBreakerManager(
+        breakers=[OrderRateCircuitBreaker(1000, 60)], store=RedisStore(redis_url)
+    )
+    manager.add_check(DuplicateOrder(60))
+    manager.add_check(MessageThrottle(1000, 60))
+    manager.add_check(ExecutionThrottle(1000, 60))
+    try:
+        assert manager.admit_order(order=Order.make("SPY", 1, limit_price=100)) == []
+        _flushdb(redis_server)
+        wait_for(lambda: _lost(manager))
+        refused = manager.admit_order(order=Order.make("SPY", 2, limit_price=100))
+        assert refused and any(LOST in reason for reason in refused)
+        manager.record_message("cancel")
+        with pytest.raises(Exception, match=LOST):
+            manager.store.reserve_windows(
+                [(manager.get_check("duplicate_order").bound_window, ("SPY",), 10)], []
+            )
+        client: Any = redis_server.client()
+        try:
+            assert client.keys("*window*") == []
+        finally:
+            client.close()
+    finally:
+        manager.close()
