@@ -81,7 +81,14 @@ def run_replay_command(args: Any, config: Any) -> int:
         progress = _Progress(path.stat().st_size, sys.stderr)
     started = _time.perf_counter()
     try:
-        result = replay_csv(path, breakers, keep_series=bool(args.plot), on_progress=progress)
+        result = replay_csv(
+            path,
+            breakers,
+            keep_series=bool(args.plot),
+            on_progress=progress,
+            reset_after=getattr(args, "reset_after", None),
+            reset_at_next_session=bool(getattr(args, "reset_at_next_session", False)),
+        )
     except ReplayError as exc:
         if progress is not None:
             progress.finish()
