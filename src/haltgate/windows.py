@@ -222,6 +222,7 @@ class RollingMax:
         line: Decimal | None = None
         last_peak: Decimal | None = None
         rose = False
+        judged = line_of is not None
         for i in range(start, stop):
             ts = times[i]
             if front_edge <= ts - lookback:
@@ -232,12 +233,15 @@ class RollingMax:
                 else:
                     front, front_edge, last_key, last_max = None, inf, None, None
             value = values[i]
-            rising = front is None or value > front
-            peak = value if rising else front
-            assert peak is not None
-            if line_of is not None:
+            if front is None or value > front:
+                peak = value
+                rising = True
+            else:
+                peak = front
+                rising = False
+            if judged:
                 if peak is not line_peak:
-                    line = line_of(peak)
+                    line = line_of(peak)  # type: ignore[misc]
                     line_peak = peak
                 if line is not None and value < line:
                     return i, last_peak, rose
@@ -246,8 +250,7 @@ class RollingMax:
                 rose = True
             key = int(ts // size)
             if last_key is not None and last_key >= key:
-                assert last_max is not None
-                if not value > last_max:
+                if value <= last_max:  # type: ignore[operator]
                     continue  # folded into the newest bucket, whose maximum stays
                 key = last_key
                 buckets.pop()
@@ -255,7 +258,7 @@ class RollingMax:
                 buckets.pop()
             buckets.append((key, value))
             last_key, last_max = key, value
-            if len(buckets) == 1:
+            if len(buckets) == 1:  # everything older was popped: a new front
                 front, front_edge = value, (key + 1) * size
         return stop, last_peak, rose
 

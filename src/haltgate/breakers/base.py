@@ -137,6 +137,12 @@ class BaseCircuitBreaker(StateExecutor):
         return self._clock
 
     @property
+    def has_own_clock(self) -> bool:
+        """True when the breaker was made with a clock of its own (a manager does not give
+        it the manager's; replay refuses it, since replay sets the time)."""
+        return self._clock_explicit
+
+    @property
     def state(self) -> CircuitBreakerState:
         """The current state; a due time-driven trip reads as TRIPPED at once."""
         state = self._state

@@ -78,6 +78,10 @@ class LocalRateWindow:
     def frees_at(self, limit: int) -> float | None:
         return self._counter.frees_at(limit, self._clock.monotonic())
 
+    def upper_bound(self) -> int:
+        """Never below :meth:`count` now or later (no expiry work)."""
+        return self._counter.upper_bound()
+
     def __len__(self) -> int:
         return len(self._counter)
 
@@ -170,9 +174,12 @@ class OrderRateCircuitBreaker(BaseCircuitBreaker):
                 return -math.inf
             condition = self._condition
             if condition is None:
-                if rate.count() >= self.max_orders_per_minute:
-                    return -math.inf
-                return math.inf
+                limit = self.max_orders_per_minute
+                # The free bound first (no expiry work): orders only age out, so time
+                # alone never fills a window with room; a full one trips at the next read.
+                if rate.upper_bound() < limit or rate.count() < limit:
+                    return math.inf
+                return -math.inf
             if condition.restored or condition.origin != self._origin:
                 return -math.inf
             frees = rate.frees_at(self.max_orders_per_minute)

@@ -266,7 +266,7 @@ def replay_rows(
     if breakers is None:
         breakers = default_breakers()
     for breaker in breakers:
-        if breaker._clock_explicit:
+        if breaker.has_own_clock:
             raise ReplayError(None, f"breaker {breaker.name!r} has its own clock; replay sets it")
     iterator = iter(rows)
     first = next(iterator, None)
@@ -369,8 +369,11 @@ class _Run:
 
     def _counts(self, chunk: Chunk, index: int) -> None:
         counts = chunk.counts.get(index)
-        if counts is None:
-            return
+        if counts is not None:
+            self._record(counts)
+
+    def _record(self, counts: tuple[int, int]) -> None:
+        """A row's orders, then its errors, through the manager."""
         manager = self.manager
         result = self.result
         orders, errors = counts
@@ -466,8 +469,9 @@ class _Run:
             # and read as they were at it (pure reads, no session can roll).
             self.manager.can_trade()
             touched = True
-        if index in chunk.counts:
-            self._counts(chunk, index)
+        counts = chunk.counts.get(index)
+        if counts is not None:
+            self._record(counts)
             touched = True
         return self._quiet_until() if touched else quiet
 
@@ -477,7 +481,9 @@ class _Run:
         timed = self.timed
         if not timed:
             return math.inf
-        until = min(b.unchanged_by_time_until() for b in timed)
+        until = timed[0].unchanged_by_time_until()
+        for breaker in timed[1:]:
+            until = min(until, breaker.unchanged_by_time_until())
         if until == math.inf or until == -math.inf:
             return until
         # The ManualClock moves both readings by the same amount.
