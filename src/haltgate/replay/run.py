@@ -81,7 +81,10 @@ def parse_duration(text: str) -> timedelta:
     seconds = float(match.group(1)) * _UNITS[match.group(2).lower()]
     if seconds <= 0:
         raise InvalidInputError("reset_after", text, "must be longer than zero")
-    return timedelta(seconds=seconds)
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError:
+        raise InvalidInputError("reset_after", text, "is too long") from None
 
 
 def _chunks_of_rows(rows: Iterable[Row]) -> Iterator[Chunk]:
@@ -164,7 +167,12 @@ class _Operator:
         when = event.timestamp
         if self.reset_after is not None:
             label = f"--reset-after {_fmt_delta(self.reset_after)}"
-            self.pending.append(_Pending(breaker, when, when + self.reset_after, label))
+            try:
+                due = when + self.reset_after
+            except OverflowError:  # past the last datetime: never due
+                due = None
+            if due is not None:
+                self.pending.append(_Pending(breaker, when, due, label))
         if self.at_next_session:
             calendar = getattr(breaker, "calendar", None)
             if not isinstance(calendar, TradingCalendar):
