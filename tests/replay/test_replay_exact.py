@@ -423,3 +423,33 @@ def test_the_column_reader_and_the_row_reader_agree() -> None:
     assert flat(small) == flat([large])
     assert [row[0] for row in flat([large])] == [2, 3, 5, 6]
     assert [row[5:] for row in flat([large])] == [(0, 1), (2, 0), (0, 0), (0, 0)]
+
+
+def test_a_users_subclass_with_its_own_time_rule_is_read_at_every_row() -> None:
+    # Inherits the order-rate breaker's bound (the window has room again after 10 minutes)
+    # but clears a minute after its trip: replay must not trust the inherited bound, or it
+    # would skip the reads that clear it.
+    class QuickClear(OrderRateCircuitBreaker):
+        def _refresh_locked(self, events: list[Any]) -> None:
+            if self._condition is not None and self.clock.monotonic() - self._tripped_mono >= 60:
+                self._clear_locked("a minute passed", {"cause": "quick"}, events)
+                return
+            super()._refresh_locked(events)
+
+    lines = ["timestamp,portfolio_value,orders"]
+    lines += [f"{T0 + i * 30},1000,{5 if i == 0 else 0}" for i in range(60)]
+    text = "\n".join(lines) + "\n"
+
+    def make() -> list[BaseCircuitBreaker]:
+        return [
+            DrawdownCircuitBreaker("0.5"),
+            QuickClear(max_orders_per_minute=3, window_seconds=600),
+        ]
+
+    fast, fb = _replay(text, make, fast=True)
+    slow, sb = _replay(text, make, fast=False)
+    assert [(e.breaker, e.kind, e.reason) for e in slow.events][:2] == [
+        ("order_rate", "tripped", slow.events[0].reason),
+        ("order_rate", "reset", "a minute passed"),
+    ]
+    assert_same(fast, slow, fb, sb)

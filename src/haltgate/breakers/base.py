@@ -83,9 +83,15 @@ class BaseCircuitBreaker(StateExecutor):
         super().__init_subclass__(**kwargs)
         if "contract" not in cls.__dict__ and "can_trade" in cls.__dict__:
             cls.contract = derive_contract(cls, cls.contract)
-        elif "contract" not in cls.__dict__ and "update" in cls.__dict__ and cls.contract.batch:
-            # A subclass that decides in its own update(): the inherited batch path would
-            # bypass it, so it is fed row by row.
+        elif (
+            "contract" not in cls.__dict__
+            and cls.contract.batch
+            and "feed_batch" not in cls.__dict__
+            and not cls.__module__.startswith("haltgate.")
+        ):
+            # A user's subclass may decide differently (its own update(), check or limit)
+            # from the batch path it inherits: it is fed row by row unless it brings its
+            # own feed_batch.
             cls.contract = replace(cls.contract, batch=False)
 
     def __init__(

@@ -357,7 +357,7 @@ class _Run:
         self.batch = [type(b).contract.batch for b in self.routed]
         # Of the others, those time can change at all (by their contracts): the rest read
         # the same at every row.
-        self.timed = [b for b in self.others if _timed(b)]
+        self.timed = [_bound_of(b) for b in self.others if _timed(b)]
         # A breaker whose can_trade is user code is asked on every manager check: only the
         # reference feeds it exactly as a live manager would.
         self.fast = fast and not any(type(b).contract.asked for b in ordered)
@@ -489,9 +489,9 @@ class _Run:
         timed = self.timed
         if not timed:
             return math.inf
-        until = timed[0].unchanged_by_time_until()
-        for breaker in timed[1:]:
-            until = min(until, breaker.unchanged_by_time_until())
+        until = timed[0]()
+        for bound in timed[1:]:
+            until = min(until, bound())
         if until == math.inf or until == -math.inf:
             return until
         # The ManualClock moves both readings by the same amount.
@@ -504,8 +504,24 @@ def _timed(breaker: BaseCircuitBreaker) -> bool:
     contract = type(breaker).contract
     if contract.asked or contract.trips_by_time or contract.clears_by_time:
         return True
-    # A subclass that says when it changes is asked.
-    return type(breaker).unchanged_by_time_until is not BaseCircuitBreaker.unchanged_by_time_until
+    # A user's class may change by time through hooks its contract does not declare.
+    return not type(breaker).__module__.startswith("haltgate.")
+
+
+def _never_quiet() -> float:
+    return -math.inf
+
+
+def _bound_of(breaker: BaseCircuitBreaker) -> Callable[[], float]:
+    """``breaker.unchanged_by_time_until`` where it can be trusted: haltgate's own classes,
+    or a class that defines it itself. A user's subclass of a haltgate breaker may clear or
+    trip by rules of its own that the inherited bound knows nothing of: it is read at every
+    row."""
+    cls = type(breaker)
+    owner = next(k for k in cls.__mro__ if "unchanged_by_time_until" in k.__dict__)
+    if owner is cls or cls.__module__.startswith("haltgate."):
+        return breaker.unchanged_by_time_until
+    return _never_quiet
 
 
 def _plotted_peaks(
