@@ -402,3 +402,27 @@ def test_exchange_next_session_start_skips_holidays() -> None:
         2025, 7, 7, 13, 30, tzinfo=UTC
     )
     _agrees(xnys, [july3 + timedelta(hours=9 * i) for i in range(40)])
+
+
+def test_a_tick_feed_writes_the_close_at_most_once_a_second(clock: ManualClock) -> None:
+    # The close must survive a restart, but a tick feed must not export a snapshot per tick.
+    store = MemoryStore()
+    breaker = DailyLossCircuitBreaker(max_daily_loss=100, clock=clock)
+    store.attach(breaker)
+    writes: list[Any] = []
+    original = store.write
+
+    def counting(name: str, snapshot: Any, audit: Sequence[AuditRecord]) -> Any:
+        writes.append(snapshot)
+        return original(name, snapshot, audit)
+
+    store.write = counting  # type: ignore[method-assign]
+    for i in range(100):  # 100 ticks, 10 ms apart: one second
+        clock.advance(0.01)
+        breaker.update(1000 + i % 3)
+    assert 1 <= len(writes) <= 3
+    clock.advance(1)
+    breaker.update(990)
+    snapshot = store.load_snapshot("daily_loss")
+    assert snapshot is not None
+    assert snapshot["data"]["current"] == "990"

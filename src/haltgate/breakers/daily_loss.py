@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -22,6 +23,8 @@ _ZERO = Decimal(0)
 # Rows this close (seconds) to the next session's start go to the per-row path, which
 # compares datetimes: a float epoch time so close may round onto the boundary.
 _EDGE = 0.001
+# Seconds between two writes of the latest value (the previous close of the next session).
+_CLOSE_EVERY = 1.0
 
 
 class DailyLossCircuitBreaker(BaseCircuitBreaker):
@@ -87,6 +90,8 @@ class DailyLossCircuitBreaker(BaseCircuitBreaker):
         self._figures_of: datetime | None = None
         # (baseline, loss floor) of the latest loss_floor() call.
         self._floor: tuple[Decimal, Decimal] | None = None
+        # Monotonic time the latest value was last written for (see _close_due).
+        self._close_saved = -math.inf
 
     def can_trade(
         self,
@@ -112,17 +117,15 @@ class DailyLossCircuitBreaker(BaseCircuitBreaker):
             if baseline is not None and baseline != self._baseline:
                 self._baseline = baseline
                 changed = True
+            moved = False
             if current is not None:
-                if current != self._current:
-                    # The latest value is the next session's previous close: it must
-                    # survive a restart.
-                    changed = True
+                moved = current != self._current
                 self._current = current
                 if self._baseline is None:
                     self._baseline = current
                     changed = True
                 self._check_locked(events)
-            if changed and not events:
+            if not events and (changed or (moved and self._close_due())):
                 self._persist_soft()
             ok = self._state not in BLOCKING_STATES
         self._publish(events)
@@ -146,6 +149,18 @@ class DailyLossCircuitBreaker(BaseCircuitBreaker):
         # A fraction of nothing is nothing: from a baseline at or below zero, any further
         # loss trips (a negative limit would trip with no loss at all).
         return max(DECIMAL_CONTEXT.multiply(self.max_daily_loss_pct, self._baseline), _ZERO)
+
+    def _close_due(self) -> bool:
+        """Whether the latest value (the next session's previous close) is to be written
+        now: at most once a second of monotonic time, so that a tick feed does not export
+        a snapshot on every tick. A restart then starts the next session from the close as
+        of at most a second before the last value seen (and a feed of one value a second or
+        slower, daily closes, from exactly the last one)."""
+        now = self._clock.monotonic()
+        if now - self._close_saved < _CLOSE_EVERY:
+            return False
+        self._close_saved = now
+        return True
 
     def loss_floor(self) -> Decimal | None:
         """The value below which the session's loss exceeds the limit:
@@ -198,7 +213,8 @@ class DailyLossCircuitBreaker(BaseCircuitBreaker):
                 last = values[index - 1]
                 if last != self._current:
                     self._current = last
-                    self._persist_soft()
+                    if self._close_due():
+                        self._persist_soft()
             return index
 
     def _check_locked(self, events: list[BreakerEvent]) -> None:
