@@ -459,6 +459,17 @@ def cmd_replay(ctx: Context) -> int:
     return run_replay_command(ctx.args, ctx.config)
 
 
+def _replay_duration(text: str) -> Any:
+    """argparse type of ``--reset-after``: a duration such as ``30d`` (a usage error
+    otherwise)."""
+    from .replay.run import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def cmd_demo(ctx: Context) -> int:
     """Run the self-contained paper-trading demo."""
     import importlib
@@ -604,6 +615,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--plot", metavar="PNG", help="draw equity, peak and halted periods")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--reset-after",
+        metavar="DURATION",
+        type=_replay_duration,
+        help="simulate an operator who resets a trip still in force that long after it "
+        "tripped (e.g. 30d, 12h, 90m), so a long history shows every crash",
+    )
+    p.add_argument(
+        "--reset-at-next-session",
+        action="store_true",
+        help="simulate an operator who resets a trip still in force at the start of the next "
+        "session of the breaker's calendar",
+    )
     p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser(
