@@ -484,3 +484,29 @@ def test_a_full_window_frees_on_redis_time_without_asking_redis(redis_url: str) 
         assert len(calls) == 4
     finally:
         manager.close()
+
+
+def test_one_failed_command_with_a_healthy_subscription_does_not_stop_trading_for_good(
+    redis_url: str,
+) -> None:
+    # A command that times out (on any thread: an order window, a heartbeat of the process
+    # registry) marks the store down, fail-closed. The background thread then reconnects
+    # and resyncs, which ends the outage, even though its subscription never failed.
+    import redis
+
+    store = RedisStore(redis_url)
+    manager = CircuitBreakerManager(breakers=[ManualCircuitBreaker()], store=store)
+    try:
+        wait_for(lambda: store._pubsub is not None and manager.can_trade())
+        time.sleep(0.1)  # subscribed and resynced: nothing pending would mark it up
+
+        def timed_out() -> None:
+            raise redis.TimeoutError("Timeout reading from socket (test)")
+
+        with pytest.raises(StoreUnavailableError):
+            store._call("get", timed_out)
+        assert not manager.can_trade()
+        assert "unavailable" in manager.get_blocking_reasons()[0]
+        assert wait_for(manager.can_trade, timeout=5) < 1.0
+    finally:
+        manager.close()

@@ -454,6 +454,11 @@ class RedisStore(BackgroundStore):
 
     # ------------------------------------------------------------------ watching
     def _tick(self) -> None:
+        if self._pubsub is not None and self._down_reason is not None:
+            # A command failed (a timeout on any thread) while the subscription looked
+            # healthy: reconnect and resync, which is what ends the outage (else the store
+            # would stay fail-closed for good).
+            self._drop_pubsub()
         if self._pubsub is None:
             self._connect_pubsub()
             return
