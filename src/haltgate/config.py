@@ -29,6 +29,7 @@ from .breakers import (
     PositionConcentrationCircuitBreaker,
     VolatilityCircuitBreaker,
 )
+from .breakers.parameters import parameter_names
 from .calendars import TradingCalendar, calendar_from_spec
 from .clock import Clock
 from .errors import ConfigError, HaltgateError, InvalidInputError, StoreUnavailableError
@@ -71,7 +72,6 @@ ROLES = ("viewer", "operator")
 """Operator roles: a viewer reads status; an operator also halts and resets."""
 
 # Constructor parameters a file may not set: objects, not values.
-_NOT_CONFIGURABLE = frozenset({"self", "clock", "ignore"})
 _TOP_LEVEL = frozenset(
     {"store", "calendar", "breakers", "engine", "server", "operators", "kill_switch"}
 )
@@ -396,15 +396,7 @@ def _parse_breaker(index: int, raw: Any, default_calendar: str | None) -> Breake
     kind = kind.strip().lower()
     name = _string(table.get("name", kind), f"{path}.name")
     cls = BREAKER_CLASSES[kind]
-    params = (
-        {
-            p.name
-            for p in inspect.signature(cls.__init__).parameters.values()
-            if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-        }
-        - _NOT_CONFIGURABLE
-        - {"name"}
-    )
+    params = set(parameter_names(cls))
     kwargs: dict[str, Any] = {}
     for key, value in table.items():
         if key in ("type", "name"):

@@ -14,7 +14,8 @@ RunCli = Callable[..., subprocess.CompletedProcess[str]]
 
 
 def _row(status: str, name: str) -> list[str]:
-    header, *lines = status.split("\n\n", 1)[1].splitlines()
+    # The breakers' table is the second block (the processes section follows it).
+    header, *lines = status.split("\n\n")[1].splitlines()
     assert header.split() == ["BREAKER", "TYPE", "STATE", "SINCE", "BY", "REASON"]
     (line,) = [line for line in lines if line.split()[0] == name]
     return line.split()

@@ -35,6 +35,7 @@ from ..errors import StoreUnavailableError
 from ..events import BreakerEvent, EventKind
 from ..values import to_seconds
 from .base import AuditRecord, Store, audit_records
+from .registry import ProcessRegistration
 
 if TYPE_CHECKING:
     from ..breakers.base import BaseCircuitBreaker
@@ -82,6 +83,8 @@ class BackgroundStore(Store):
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        # The registry entry is written by the background thread (heartbeats).
+        self.registration = ProcessRegistration(self, wake=self._wake.set)
 
     # ------------------------------------------------------------------ subclass hooks
     def describe(self) -> str:
@@ -92,6 +95,12 @@ class BackgroundStore(Store):
         """One round of watching: apply other processes' changes, check reachability.
         Waits at most about :attr:`tick_seconds`."""
         time.sleep(self.tick_seconds)
+
+    def _heartbeat_safe(self) -> bool:
+        """Whether the registry heartbeat may run now: it shares this thread with the
+        watcher, so it never waits on a store that is down (or, for Redis, that has not
+        answered the last PING yet)."""
+        return self._down_reason is None
 
     def _write_soft(self, name: str, snapshot: Mapping[str, Any]) -> None:
         """Write progress: the breaker-specific ``data`` of ``snapshot`` (creating the
@@ -114,6 +123,8 @@ class BackgroundStore(Store):
                 self._run_refreshes()
                 self._flush_soft()
                 self._retry_unsaved()
+                if self._heartbeat_safe():
+                    self.registration.tick()
             except Exception:  # never let the watcher die
                 logger.exception("store_background_error", extra={"store": self.describe()})
                 self._stopping.wait(self.tick_seconds)
@@ -132,6 +143,7 @@ class BackgroundStore(Store):
             self._retry_unsaved()
         except Exception:
             logger.warning("store_close_flush_failed", extra={"store": self.describe()})
+        self.registration.close()
 
     def request_refresh(self, breaker: BaseCircuitBreaker) -> None:
         """Queue ``breaker``'s refresh step for the background thread (no I/O here)."""
@@ -232,6 +244,7 @@ class BackgroundStore(Store):
             breaker._sink = self
             with self._attach_lock:
                 self._attached[breaker.name] = breaker
+            self.registration.changed()
 
     # ------------------------------------------------------------------ writes
     def save(
@@ -283,6 +296,7 @@ class BackgroundStore(Store):
         finally:
             self._deadline = None
             self._write_lock.release()
+        self.registration.changed()  # the registry shows each breaker's state
         if earlier:
             self._notify()  # a queued change became durable: maybe no longer blocking
 
@@ -400,7 +414,8 @@ class BackgroundStore(Store):
                 return False
             return seq > self._own_seq.get(name, 0)
 
-        breaker.adopt_remote(state_only, guard=newer_and_safe)
+        if breaker.adopt_remote(state_only, guard=newer_and_safe):
+            self.registration.changed()
 
 
 def _close_at_exit(ref: weakref.ref[BackgroundStore]) -> None:
