@@ -11,6 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from haltgate import (
     CircuitBreakerManager,
@@ -285,3 +287,28 @@ def test_on_redis_each_process_has_its_own_field_and_old_ones_are_pruned(
     assert set(client.hkeys("haltgate:processes")) == {second.origin, "stale"}
     b.close()
     assert set(client.hkeys("haltgate:processes")) == {"stale"}
+
+
+@given(
+    ages=st.lists(
+        st.tuples(st.floats(0, 2 * PRUNE_AFTER_SECONDS), st.sampled_from([1.0, 5.0, 600.0])),
+        max_size=MAX_ENTRIES + 40,
+    )
+)
+@settings(max_examples=60, deadline=None)
+def test_pruning_keeps_what_is_fresh_bounded_live_first(ages: list[tuple[float, float]]) -> None:
+    from haltgate.store.registry import pruned
+
+    now = 1_000_000.0
+    processes = {f"p{i}": {"last_seen": now - age, "ttl": ttl} for i, (age, ttl) in enumerate(ages)}
+    kept = pruned(processes, now)
+    fresh = {o for o, e in processes.items() if now - e["last_seen"] <= PRUNE_AFTER_SECONDS}
+    assert set(kept) <= fresh and len(kept) == min(len(fresh), MAX_ENTRIES)
+    live = {o for o in fresh if now - processes[o]["last_seen"] <= processes[o]["ttl"]}
+    # Live entries are dropped last: every live one is kept while there is room for it.
+    assert len(live & set(kept)) == min(len(live), MAX_ENTRIES)
+    dropped = fresh - set(kept)
+    if dropped and not live & dropped:
+        newest_dropped = max(processes[o]["last_seen"] for o in dropped)
+        stale_kept = [processes[o]["last_seen"] for o in set(kept) - live]
+        assert all(seen >= newest_dropped for seen in stale_kept)

@@ -130,7 +130,8 @@ class BackgroundStore(Store):
                 self._stopping.wait(self.tick_seconds)
 
     def close(self) -> None:
-        """Write queued progress, stop the background thread (idempotent)."""
+        """Run requested refresh steps, write queued progress, withdraw this process from
+        the registry, stop the background thread (idempotent)."""
         if self._stopping.is_set():
             return
         self._stopping.set()
@@ -139,6 +140,9 @@ class BackgroundStore(Store):
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=5)
         try:
+            # A refresh step a read asked for (a due trip) is recorded before the store
+            # stops: the thread may have been busy (a heartbeat) when it was asked.
+            self._run_refreshes()
             self._flush_soft()
             self._retry_unsaved()
         except Exception:
