@@ -122,7 +122,7 @@ def cmd_status(ctx: Context) -> int:
     manager = ctx.manager(mutating=False)
     try:
         from .operator import held_by_live_processes, status_rows
-        from .store.registry import read_registry
+        from .store.registry import live_breakers, read_registry
 
         rows = status_rows(manager)
         # Blocking reasons include an unreachable store (fail-closed), not only trips.
@@ -169,11 +169,12 @@ def cmd_status(ctx: Context) -> int:
                 "your trading processes use?\n"
             )
         else:
+            known_live = live_breakers(processes)
             table = [["BREAKER", "TYPE", "STATE", "SINCE", "BY", "REASON"]]
             for row in rows:
                 reason = row["reason"] or "-"
-                if row["name"] not in recorded and row["state"] == "NORMAL":
-                    reason = "(no record yet: never tripped or halted; a live process has it)"
+                if row["name"] in known_live and row["name"] not in recorded:
+                    reason = "(no stored record yet; a live process has it)"
                 table.append(
                     [
                         row["name"],

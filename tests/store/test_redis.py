@@ -98,6 +98,10 @@ def test_one_round_trip_per_record_order_and_count_without_io(
     breaker = manager.get_breaker("order_rate")
     assert isinstance(breaker, OrderRateCircuitBreaker)
     wait_for(lambda: manager.store.available and manager.store._pubsub is not None)
+    # The process registry's heartbeat is background traffic, not part of an order: none
+    # during the count (registered with both breakers first, then a long interval).
+    manager.store.registration.configure(heartbeat_seconds=60, ttl_seconds=120)
+    wait_for(lambda: [len(e["breakers"]) for e in manager.store.registry_entries().values()] == [2])
     seen: list[dict[str, Any]] = []
     monitor_client: Any = redis_server.client()
     ender: Any = redis_server.client()

@@ -286,7 +286,7 @@ class ProcessRegistration:
         self, *, heartbeat_seconds: float | None = None, ttl_seconds: float | None = None
     ) -> None:
         """Change the heartbeat interval and the TTL (seconds; the TTL must be longer than
-        the heartbeat). Takes effect at the next heartbeat."""
+        the heartbeat). The entry carries the new figures from its next write."""
         heartbeat = self.heartbeat_seconds
         ttl = self.ttl_seconds
         if heartbeat_seconds is not None:
@@ -299,7 +299,8 @@ class ProcessRegistration:
             )
         self.heartbeat_seconds = heartbeat
         self.ttl_seconds = ttl
-        self._next_beat = 0.0
+        # A shorter interval applies from now; a longer one from the next heartbeat.
+        self._next_beat = min(self._next_beat, time.monotonic() + heartbeat)
 
     def disable(self) -> None:
         """This store serves an operator's view (CLI, admin server): register nothing,
