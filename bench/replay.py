@@ -30,7 +30,7 @@ from .common import Config, Result, Row, Skip, Target
 SECTION = "replay"
 FULL_ROWS = 1_000_000
 SMOKE_ROWS = 20_000
-LIMIT_SECONDS = 5.0
+LIMIT_SECONDS = 3.0
 ROOT = Path(__file__).resolve().parent.parent
 CLI = "import sys; from haltgate.cli import main; sys.exit(main())"
 

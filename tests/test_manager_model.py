@@ -73,7 +73,8 @@ class Model:
         if day == self.session:
             return
         first = self.session is None
-        self.session, self.baseline, self.current = day, None, None
+        # SPEC §3: a session's baseline is the previous close (None before any value).
+        self.session, self.baseline = day, self.current
         if not first and self.state["daily_loss"] == "TRIPPED":
             self.state["daily_loss"] = "NORMAL"
 

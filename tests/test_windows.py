@@ -5,6 +5,9 @@ from __future__ import annotations
 import random
 from decimal import Decimal
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from haltgate.windows import RollingMax, SlidingWindowCounter
 
 
@@ -117,3 +120,40 @@ def test_boundary_is_exact_where_float_sums_are_not() -> None:
     tiny.add(2e-06)
     assert tiny.count(20.000001) == 1
     assert tiny.count(20.000002) == 0
+
+
+# ---------------------------------------------------------------- RollingMax.add_until
+@settings(max_examples=300, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(st.sampled_from([0, 0.5, 1, 59, 60, 61, 600, 3599]), st.integers(-5, 40)),
+        min_size=1,
+        max_size=60,
+    ),
+    lookback=st.sampled_from([60.0, 120.0, 900.0, 3600.0]),
+    floor=st.one_of(st.none(), st.integers(0, 40)),
+)
+def test_add_until_is_one_add_per_row(
+    steps: list[tuple[float, int]], lookback: float, floor: int | None
+) -> None:
+    times, values = [], []
+    t = 1_700_000_000.0
+    for dt, v in steps:
+        t += dt
+        times.append(t)
+        values.append(Decimal(v))
+    line_of = None if floor is None else (lambda peak: peak - Decimal(floor))
+    batch, single = RollingMax(lookback), RollingMax(lookback)
+    index, last_peak, rose = batch.add_until(times, values, 0, len(times), line_of)
+    expected_stop, expected_peak, expected_rose = len(times), None, False
+    for i, (ts, value) in enumerate(zip(times, values, strict=True)):
+        before = single.peak(ts)
+        peak = value if before is None or value > before else before
+        if line_of is not None and value < line_of(peak):
+            expected_stop = i
+            break
+        single.add(ts, value)
+        expected_peak = peak
+        expected_rose = expected_rose or peak != before
+    assert (index, last_peak, rose) == (expected_stop, expected_peak, expected_rose)
+    assert batch.export() == single.export()

@@ -44,6 +44,10 @@ class UTCDailyCalendar:
         day = now.astimezone(UTC)
         return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
+    def next_session_start(self, start: datetime) -> datetime:
+        """The start of the session after the one that started at ``start``."""
+        return self.session_start(start) + _ONE_DAY
+
     def describe(self) -> str:
         """The config spelling of this calendar."""
         return "utc"
@@ -109,6 +113,17 @@ class DailyRollCalendar:
         if start > now:
             start = self._start_on(local_day - timedelta(days=1))
         return start
+
+    def next_session_start(self, start: datetime) -> datetime:
+        """The start of the session after the one that started at ``start``: the first
+        roll after it (every time before that roll belongs to ``start``'s session)."""
+        start = self.session_start(start)
+        day = start.astimezone(self.tz).date()
+        for ahead in range(1, 4):
+            following = self._start_on(day + timedelta(days=ahead))
+            if following > start:
+                return following
+        raise AssertionError(f"no roll after {start}")  # pragma: no cover
 
     def describe(self) -> str:
         """The config spelling of this calendar."""
@@ -257,6 +272,20 @@ class ExchangeCalendar:
             self._cached = (start, following)
             return start
 
+    def next_session_start(self, start: datetime) -> datetime:
+        """The open of the session after the one that opened at ``start`` (for the last
+        session the package knows: as far as it knows)."""
+        opened = self.session_start(start)
+        cached = self._cached
+        if cached is not None and cached[0] == opened:
+            return cached[1]
+        # Another thread's lookup replaced the cache meanwhile: step a day at a time to the
+        # first moment of a later session (opens are more than a day apart at most once).
+        moment = opened + _ONE_DAY  # pragma: no cover
+        while self.session_start(moment) == opened:  # pragma: no cover
+            moment += _ONE_DAY
+        return self.session_start(moment)  # pragma: no cover
+
     def describe(self) -> str:
         """The config spelling of this calendar."""
         return self.code
@@ -335,6 +364,20 @@ class SessionTracker:
             self.session = previous
             return None
         return start
+
+    def next_start(self) -> datetime | None:
+        """The start of the session after the one in force: until then :meth:`roll` and
+        :meth:`new_session` find no new session, whatever the time. ``None`` before the
+        first session, or when the calendar cannot tell (it has no
+        ``next_session_start``): then only asking at each time can tell."""
+        session = self.session
+        if session is None:
+            return None
+        following = getattr(self.calendar, "next_session_start", None)
+        if following is None:
+            return None
+        result: datetime = following(session)
+        return result
 
     def export(self) -> str | None:
         """The session in force in persisted form (ISO 8601), or ``None``."""

@@ -128,11 +128,21 @@ def cmd_status(ctx: Context) -> int:
 
     manager = ctx.manager(mutating=False)
     try:
-        from .operator import status_rows
+        from .operator import held_by_live_processes, status_rows
+        from .store.registry import live_breakers, read_registry
 
         rows = status_rows(manager)
         # Blocking reasons include an unreachable store (fail-closed), not only trips.
         blocking = manager.get_blocking_reasons()
+        recorded = set(manager.store.load_all_snapshots())
+        processes = read_registry(manager.store)
+        # A live process that still refuses trading on a breaker the record has NORMAL.
+        for name, entry, reported in held_by_live_processes(rows, processes):
+            blocking.append(
+                f"{name}: {reported.get('state')} in pid {entry.pid} on {entry.host} "
+                f"({reported.get('reason') or 'no reason given'}); the store's record is "
+                f"NORMAL: `haltgate reset {name}` clears it"
+            )
         allowed = not blocking
         # A store that lost its data is a failed check, not a state to read (exit 1).
         lost = manager.store.lost_data_reason() if manager.store is not None else None
@@ -144,9 +154,15 @@ def cmd_status(ctx: Context) -> int:
                 "store_lost_data": lost is not None,
                 "blocking": blocking,
                 "breakers": [
-                    {**row, "since": row["since"].isoformat() if row["since"] else None}
+                    {
+                        **row,
+                        "since": row["since"].isoformat() if row["since"] else None,
+                        # False: known only because a live process has it (no record yet).
+                        "stored": row["name"] in recorded,
+                    }
                     for row in rows
                 ],
+                "processes": [entry.to_dict() for entry in processes],
             }
             print(json.dumps(payload, indent=2))
             return code
@@ -163,23 +179,89 @@ def cmd_status(ctx: Context) -> int:
                 f"No breakers are known in {redact_url(ctx.store_url())}: is this the store "
                 "your trading processes use?\n"
             )
-            return code
-        table = [["BREAKER", "TYPE", "STATE", "SINCE", "BY", "REASON"]]
-        for row in rows:
-            table.append(
-                [
-                    row["name"],
-                    row["type"],
-                    row["state"],
-                    _when(row["since"]),
-                    row["operator"] or "-",
-                    row["reason"] or "-",
-                ]
-            )
-        _table(table, out)
+        else:
+            known_live = live_breakers(processes)
+            table = [["BREAKER", "TYPE", "STATE", "SINCE", "BY", "REASON"]]
+            for row in rows:
+                reason = row["reason"] or "-"
+                if row["name"] in known_live and row["name"] not in recorded:
+                    reason = "(no stored record yet; a live process has it)"
+                table.append(
+                    [
+                        row["name"],
+                        row["type"],
+                        row["state"],
+                        _when(row["since"]),
+                        row["operator"] or "-",
+                        reason,
+                    ]
+                )
+            _table(table, out)
+        out.write("\n")
+        _write_processes(processes, out)
         return code
     finally:
         manager.close()
+
+
+def _stamp(seconds: float | None) -> str:
+    from datetime import UTC
+
+    return "-" if seconds is None else _when(datetime.fromtimestamp(seconds, UTC))
+
+
+def _write_processes(processes: list[Any], out: IO[str]) -> None:
+    """The live-process registry: each process, whether it is live, its breakers."""
+    live = sum(1 for entry in processes if entry.live)
+    if not processes:
+        out.write(
+            "PROCESSES - none registered: no trading process with breakers uses this store "
+            "now (a process registers while it runs)\n"
+        )
+        return
+    out.write(
+        f"PROCESSES - {live} live, {len(processes) - live} not live (live: its last heartbeat "
+        "is within its TTL; not live: killed, hung or cut off from the store)\n"
+    )
+    for entry in processes:
+        ttl = "-" if entry.ttl is None else f"{entry.ttl:g}s"
+        out.write(
+            f"  pid {entry.pid} on {entry.host}: {'live' if entry.live else 'NOT LIVE'}, "
+            f"last seen {_stamp(entry.last_seen)} ({entry.age:.1f}s ago; TTL {ttl}), "
+            f"started {_stamp(entry.started)}\n"
+        )
+        table = []
+        for breaker in entry.breakers:
+            parameters = breaker.get("parameters")
+            spelled = (
+                " ".join(f"{k}={v}" for k, v in sorted(parameters.items()))
+                if isinstance(parameters, dict)
+                else ""
+            )
+            table.append(
+                [
+                    f"    {breaker.get('name')}",
+                    str(breaker.get("type")),
+                    str(breaker.get("state")),
+                    spelled or "-",
+                ]
+            )
+        if table:
+            _table(table, out)
+
+
+def _holders(store: Any, name: str) -> list[Any]:
+    """The registered processes that have a breaker called ``name``."""
+    from .store.registry import read_registry
+
+    return [entry for entry in read_registry(store) if name in entry.breaker_names()]
+
+
+def _print_holders(store: Any, name: str) -> None:
+    live = [entry for entry in _holders(store, name) if entry.live]
+    if live:
+        where = ", ".join(f"pid {entry.pid} on {entry.host}" for entry in live)
+        print(f"live processes with {name!r}: {where} (each adopts the change from the store)")
 
 
 def _verify_durable(manager: Any, name: str, state: str) -> None:
@@ -209,6 +291,8 @@ def cmd_halt(ctx: Context) -> int:
         what = "ALL TRADING" if args.name is None else f"breaker {breaker.name!r}"
         print(f"HALTED {what} (breaker {breaker.name!r}) by {args.operator}: {args.reason}")
         print(f"store: {_describe(manager.store, ctx.store_url())}")
+        if args.name is not None:
+            _print_holders(manager.store, breaker.name)
         return EXIT_OK
     finally:
         manager.close()
@@ -223,12 +307,21 @@ def _describe(store: Any, url: str) -> str:
 
 def _unknown_breaker(manager: Any, name: str) -> CommandError:
     known = ", ".join(b.name for b in manager.get_all_breakers()) or "none"
-    return CommandError(f"no breaker named {name!r} (known: {known})", EXIT_USAGE)
+    message = f"no breaker named {name!r} (known: {known})"
+    # A process that had it but is no longer live (killed, hung, cut off) is worth naming.
+    gone = _holders(manager.store, name)
+    if gone:
+        message += "; " + ", ".join(
+            f"pid {entry.pid} on {entry.host} had one but is NOT LIVE (last seen "
+            f"{entry.age:.0f}s ago)"
+            for entry in gone
+        )
+    return CommandError(message, EXIT_USAGE)
 
 
 def cmd_reset(ctx: Context) -> int:
     """Reset one breaker (a keyed kill switch needs --key)."""
-    from .operator import check_kill_switch_key
+    from .operator import check_kill_switch_key, order_reset
 
     manager = ctx.manager(mutating=True)
     try:
@@ -237,15 +330,29 @@ def cmd_reset(ctx: Context) -> int:
         if breaker is None:
             raise _unknown_breaker(manager, args.name)
         before = breaker.state.value
+        held = []
         if before == "NORMAL":
-            print(f"breaker {args.name!r} is already NORMAL; nothing to reset")
-            return EXIT_OK
+            from .operator import held_by_live_processes, status_rows
+            from .store.registry import read_registry
+
+            rows = [row for row in status_rows(manager) if row["name"] == args.name]
+            held = held_by_live_processes(rows, read_registry(manager.store))
+            if not held:
+                print(f"breaker {args.name!r} is already NORMAL; nothing to reset")
+                return EXIT_OK
         check_kill_switch_key(
             manager.store, args.name, _kill_switch_key(args.key), args.operator, ctx.config
         )
-        breaker.reset(operator=args.operator, reason=args.reason)
+        if held:
+            # The record is NORMAL but a live process still holds a trip: an explicit
+            # reset order, which every process adopts.
+            order_reset(breaker, operator=args.operator, reason=args.reason)
+            before = "/".join(sorted({str(reported.get("state")) for _, _, reported in held}))
+        else:
+            breaker.reset(operator=args.operator, reason=args.reason)
         _verify_durable(manager, args.name, "NORMAL")
         print(f"RESET {args.name!r} ({before} -> NORMAL) by {args.operator}")
+        _print_holders(manager.store, args.name)
         still = manager.get_blocking_reasons()
         if still:
             print("TRADING STILL HALTED by: " + "; ".join(still))
@@ -476,6 +583,17 @@ def cmd_replay(ctx: Context) -> int:
     return run_replay_command(ctx.args, ctx.config)
 
 
+def _replay_duration(text: str) -> Any:
+    """argparse type of ``--reset-after``: a duration such as ``30d`` (a usage error
+    otherwise)."""
+    from .replay.run import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def cmd_demo(ctx: Context) -> int:
     """Run the self-contained paper-trading demo."""
     import importlib
@@ -621,6 +739,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--plot", metavar="PNG", help="draw equity, peak and halted periods")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--reset-after",
+        metavar="DURATION",
+        type=_replay_duration,
+        help="simulate an operator who resets a trip still in force that long after it "
+        "tripped (e.g. 30d, 12h, 90m), so a long history shows every crash",
+    )
+    p.add_argument(
+        "--reset-at-next-session",
+        action="store_true",
+        help="simulate an operator who resets a trip still in force at the start of the next "
+        "session of the breaker's calendar",
+    )
     p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser(

@@ -31,6 +31,7 @@ from .breakers import (
     PositionConcentrationCircuitBreaker,
     VolatilityCircuitBreaker,
 )
+from .breakers.parameters import parameter_names, parameters_of
 from .calendars import TradingCalendar, calendar_from_spec
 from .checks import CHECK_TYPES, OrderCheck
 from .clock import Clock
@@ -78,7 +79,6 @@ ROLES = ("viewer", "operator")
 """Operator roles: a viewer reads status; an operator also halts and resets."""
 
 # Constructor parameters a file may not set: objects, not values.
-_NOT_CONFIGURABLE = frozenset({"self", "clock", "ignore"})
 _TOP_LEVEL = frozenset(
     {"store", "calendar", "breakers", "checks", "engine", "server", "operators", "kill_switch"}
 )
@@ -466,7 +466,7 @@ def _parse_breaker(index: int, raw: Any, default_calendar: str | None) -> Breake
         )
     kind = kind.strip().lower()
     name = _string(table.get("name", kind), f"{path}.name")
-    params = set(_configurable(BREAKER_CLASSES[kind]))
+    params = set(parameter_names(BREAKER_CLASSES[kind]))
     kwargs: dict[str, Any] = {}
     for key, value in table.items():
         if key in ("type", "name"):
@@ -535,7 +535,7 @@ def _parse_check(index: int, raw: Any) -> CheckSpec:
     if not isinstance(kind, str) or kind.strip().lower() not in CHECK_TYPES:
         raise _bad(f"{path}.type", kind, f"unknown check type (one of {', '.join(CHECK_TYPES)})")
     kind = kind.strip().lower()
-    params = set(_configurable(CHECK_TYPES[kind]))
+    params = set(parameter_names(CHECK_TYPES[kind]))
     kwargs: dict[str, Any] = {}
     for key, value in table.items():
         if key == "type":
@@ -583,41 +583,13 @@ def check_settings(check: OrderCheck) -> dict[str, Any]:
     }
 
 
-def _configurable(cls: type) -> list[str]:
-    """The constructor parameters of ``cls`` a file may set (besides ``type`` and ``name``),
-    in the constructor's order."""
-    try:
-        parameters = inspect.signature(cls.__init__).parameters.values()  # type: ignore[misc]
-    except (TypeError, ValueError):
-        return []
-    return [
-        p.name
-        for p in parameters
-        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-        and p.name not in _NOT_CONFIGURABLE
-        and p.name != "name"
-    ]
-
-
 def breaker_settings(breaker: BaseCircuitBreaker) -> dict[str, Any]:
-    """What ``breaker`` runs with, in the spelling of a ``[[breakers]]`` entry.
-
-    Each parameter a file may set for the breaker's class, read back from the breaker
-    itself (haltgate's breakers keep each one as an attribute of the same name), so what
-    is shown is what is in effect, whether it came from a file or from code. Unset
-    options (``None``) are left out; a calendar is given by its config spelling; numbers
-    keep the form the breaker holds (``Decimal('0.10')`` stays ``0.10``).
-    """
-    settings: dict[str, Any] = {}
-    for key in _configurable(type(breaker)):
-        value = getattr(breaker, key, None)
-        if value is None:
-            continue
-        describe = getattr(value, "describe", None)
-        if isinstance(value, TradingCalendar) and callable(describe):
-            value = describe()
-        settings[key] = value
-    return settings
+    """What ``breaker`` runs with, in the spelling of a ``[[breakers]]`` entry: each
+    parameter a file may set for its class, read back from the breaker itself, so what is
+    shown is what is in effect, whether it came from a file or from code (the one rule is
+    :func:`haltgate.breakers.parameters.parameters_of`; unset options are left out, a
+    calendar is given by its config spelling, a ``Decimal`` as its exact text)."""
+    return parameters_of(breaker)
 
 
 def _parse_engine(raw: Any) -> dict[str, Any]:

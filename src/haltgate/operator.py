@@ -19,11 +19,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .authority import KeyGuard, stored_keys
-from .breakers import BaseCircuitBreaker, CircuitBreakerType
+from .breakers import BaseCircuitBreaker, CircuitBreakerState, CircuitBreakerType
 from .breakers.contract import BreakerContract
 from .clock import Clock
+from .events import BreakerEvent
 from .manager import CircuitBreakerManager
 from .store import Store
+from .store.registry import ProcessEntry, live_breakers, read_registry
 
 if TYPE_CHECKING:
     from .config import HaltgateConfig
@@ -31,8 +33,10 @@ if TYPE_CHECKING:
 __all__ = [
     "StoredBreaker",
     "check_kill_switch_key",
+    "held_by_live_processes",
     "kill_switch_settings",
     "operator_manager",
+    "order_reset",
     "status_rows",
     "trading_allowed",
 ]
@@ -44,6 +48,9 @@ class StoredBreaker(BaseCircuitBreaker):
     """A breaker known only from its stored snapshot (type, state, trip, opaque data)."""
 
     contract = BreakerContract()
+    #: A stand-in for a breaker another process runs: not this process's own breaker in
+    #: the live-process registry.
+    listed_in_registry = False
 
     def __init__(
         self, name: str, breaker_type: str = "custom", *, clock: Clock | None = None
@@ -103,8 +110,16 @@ def operator_manager(
     """A manager over every breaker the store knows, plus the config's breakers.
 
     With a config, its breakers are real (built from the file); breakers that only the store
-    knows are added as :class:`StoredBreaker`. Without one, every breaker is stored.
+    knows are added as :class:`StoredBreaker`. Without one, every breaker is stored. The
+    store knows a breaker by its stored record, or because a live process has it (the
+    process registry, :mod:`haltgate.store.registry`): such a breaker has no record yet,
+    so it was never tripped or halted durably, and its stand-in reads NORMAL; a halt or
+    reset written through it reaches that process like any other change.
+
+    An operator's view does not register in the process registry (it runs no breaker of
+    its own), so reading status never writes to the store.
     """
+    store.registration.disable()
     if config is not None:
         manager = config.build_manager(
             store=store, audit=audit_config, audit_only_if_changed=audit_only_if_changed
@@ -114,6 +129,9 @@ def operator_manager(
     for name, snapshot in sorted(store.load_all_snapshots().items()):
         if name and name not in manager:
             manager.add_breaker(StoredBreaker(name, str(snapshot.get("type", "custom"))))
+    for name, kind in sorted(live_breakers(read_registry(store)).items()):
+        if name not in manager:
+            manager.add_breaker(StoredBreaker(name, kind))
     return manager
 
 
@@ -133,6 +151,49 @@ def status_rows(manager: CircuitBreakerManager) -> list[dict[str, Any]]:
                 with contextlib.suppress(TypeError, ValueError):
                     row["since"] = datetime.fromisoformat(stored)
     return rows
+
+
+def order_reset(breaker: BaseCircuitBreaker, operator: str, reason: str | None = None) -> None:
+    """An operator's reset of ``breaker``, written even when its record is NORMAL: the
+    order a live process needs to lift a trip it holds that the record no longer has (one
+    it imported from a process that is gone, SPEC §3: it stays until an operator resets
+    it). Goes through the executor like any reset: durable, audited, with the operator;
+    every process adopts it and drops that breaker's evidence."""
+    if breaker.state is not CircuitBreakerState.NORMAL:
+        breaker.reset(operator=operator, reason=reason)
+        return
+    events: list[BreakerEvent] = []
+    with breaker._lock:
+        breaker._lift_locked(
+            lift_halt=False,
+            lift_condition=True,
+            cause="reset",
+            reason=reason or "manual reset",
+            details={"cause": "manual", "held_by_live_process": True},
+            operator=operator,
+            rebaseline=True,
+            events=events,
+        )
+    breaker._publish(events)
+
+
+def held_by_live_processes(
+    rows: list[dict[str, Any]], processes: list[ProcessEntry]
+) -> list[tuple[str, ProcessEntry, dict[str, Any]]]:
+    """``(name, process, reported)`` for each breaker that a live process reported as
+    blocking (at its last heartbeat) while the store's record of it is NORMAL or absent:
+    a trip that process imported from a process that is gone, or one it could not record
+    yet. That process refuses trading; an operator's reset clears it."""
+    normal = {row["name"] for row in rows if row["state"] == "NORMAL"}
+    held = []
+    for entry in processes:
+        if not entry.live:
+            continue
+        for reported in entry.breakers:
+            name = reported.get("name")
+            if name in normal and reported.get("state") not in ("NORMAL", "RESETTING"):
+                held.append((str(name), entry, reported))
+    return held
 
 
 def trading_allowed(manager: CircuitBreakerManager) -> bool:

@@ -9,8 +9,9 @@ which can only keep an event counted a little longer (never shorter).
 
 from __future__ import annotations
 
+import math
 from collections import Counter, deque
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -196,6 +197,79 @@ class RollingMax:
             buckets.pop()
         buckets.append((key, value))
         return buckets[0][1]
+
+    def add_until(
+        self,
+        times: Sequence[float],
+        values: Sequence[Decimal],
+        start: int,
+        stop: int,
+        line_of: Callable[[Decimal], Decimal | None] | None,
+    ) -> tuple[int, Decimal | None, bool]:
+        """:meth:`add` each of ``values[start:stop]`` at ``times[...]`` in turn, stopping
+        before the first row whose value is below ``line_of(peak)``, ``peak`` being what
+        :meth:`add` would return for that row (the higher of :meth:`peak` just before it
+        and its value). ``line_of`` ``None`` never stops; ``line_of(peak)`` ``None`` means
+        no line at that peak.
+
+        Returns ``(index of the first row not added, peak of the last row added or None,
+        whether any added row was above the peak before it)``. The buckets end exactly as
+        one :meth:`add` per row leaves them: the same expiry expression, the same fold into
+        the newest bucket, the same pops, only without re-reading what cannot have changed
+        (a row below its bucket's maximum leaves the buckets as they are)."""
+        buckets = self._buckets
+        size = self.bucket_seconds
+        lookback = self.lookback_seconds
+        inf = math.inf
+        if buckets:
+            front_key, front = buckets[0]
+            front_edge = (front_key + 1) * size
+            last_key, last_max = buckets[-1]
+        else:
+            front, front_edge, last_key, last_max = None, inf, None, None
+        line_peak: Decimal | None = None
+        line: Decimal | None = None
+        last_peak: Decimal | None = None
+        rose = False
+        judged = line_of is not None
+        for i in range(start, stop):
+            ts = times[i]
+            if front_edge <= ts - lookback:
+                self._expire(ts)
+                if buckets:
+                    front_key, front = buckets[0]
+                    front_edge = (front_key + 1) * size
+                else:
+                    front, front_edge, last_key, last_max = None, inf, None, None
+            value = values[i]
+            if front is None or value > front:
+                peak = value
+                rising = True
+            else:
+                peak = front
+                rising = False
+            if judged:
+                if peak is not line_peak:
+                    line = line_of(peak)  # type: ignore[misc]
+                    line_peak = peak
+                if line is not None and value < line:
+                    return i, last_peak, rose
+            last_peak = peak
+            if rising:
+                rose = True
+            key = int(ts // size)
+            if last_key is not None and last_key >= key:
+                if value <= last_max:  # type: ignore[operator]
+                    continue  # folded into the newest bucket, whose maximum stays
+                key = last_key
+                buckets.pop()
+            while buckets and buckets[-1][1] <= value:
+                buckets.pop()
+            buckets.append((key, value))
+            last_key, last_max = key, value
+            if len(buckets) == 1:  # everything older was popped: a new front
+                front, front_edge = value, (key + 1) * size
+        return stop, last_peak, rose
 
     def peak(self, now: float) -> Decimal | None:
         """The highest value within the look-back at ``now``, or ``None``."""

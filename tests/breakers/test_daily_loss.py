@@ -101,7 +101,9 @@ def test_latched_within_the_session(clock: ManualClock) -> None:
     assert breaker.is_tripped
 
 
-def test_a_new_utc_session_clears_the_trip_and_the_baseline(clock: ManualClock) -> None:
+def test_a_new_utc_session_clears_the_trip_and_starts_from_the_previous_close(
+    clock: ManualClock,
+) -> None:
     breaker = DailyLossCircuitBreaker(max_daily_loss=100, clock=clock)
     seen = events_of(breaker)
     breaker.update(1000)
@@ -110,7 +112,8 @@ def test_a_new_utc_session_clears_the_trip_and_the_baseline(clock: ManualClock) 
     assert breaker.state is CircuitBreakerState.TRIPPED
     clock.advance(0.000001)  # midnight UTC
     assert breaker.state is CircuitBreakerState.NORMAL
-    assert breaker.get_start_of_day_value() is None
+    # SPEC §3: the new session's baseline is the previous close (the last value observed).
+    assert breaker.get_start_of_day_value() == 800
     assert breaker.get_current_daily_loss() == 0
     assert [(e.kind, e.state) for e in seen] == [
         ("tripped", CircuitBreakerState.TRIPPED),
@@ -119,8 +122,9 @@ def test_a_new_utc_session_clears_the_trip_and_the_baseline(clock: ManualClock) 
     ]
     assert seen[-1].details["cause"] == "new_session"
     assert seen[-1].reason == "new trading session"
-    assert breaker.can_trade(current_portfolio_value=700)
-    assert breaker.get_start_of_day_value() == 700
+    assert breaker.can_trade(current_portfolio_value=700)  # exactly 100 below the close
+    assert breaker.get_start_of_day_value() == 800
+    assert not breaker.can_trade(current_portfolio_value="699.99")
 
 
 def test_session_roll_also_happens_through_can_trade_without_a_value(
@@ -163,7 +167,8 @@ def test_roll_calendar_sessions_for_fx(clock: ManualClock) -> None:
     assert breaker.is_tripped  # 16:59:59 New York
     clock.advance(1)  # 17:00 New York: a new session
     assert not breaker.is_tripped
-    assert breaker.can_trade(current_portfolio_value=850)
+    assert breaker.get_start_of_day_value() == 850  # the previous close
+    assert breaker.can_trade(current_portfolio_value=800)
     assert breaker.get_start_of_day_value() == 850
 
 
@@ -187,7 +192,7 @@ def test_exchange_calendar_sessions(clock: ManualClock) -> None:
     assert breaker.is_tripped
     clock.set(datetime(2025, 7, 7, 13, 30, tzinfo=UTC))  # Monday open
     assert not breaker.is_tripped
-    assert breaker.get_start_of_day_value() is None
+    assert breaker.get_start_of_day_value() == 899  # Thursday's close
 
 
 def test_percentage_limit_from_a_baseline_at_or_below_zero(clock: ManualClock) -> None:
@@ -221,7 +226,7 @@ def test_roll_calendar_clears_at_17_local_across_dst(
     assert breaker.is_tripped
     clock.set(roll_utc)
     assert not breaker.is_tripped
-    assert breaker.get_start_of_day_value() is None
+    assert breaker.get_start_of_day_value() == 899  # the previous close
 
 
 def test_wall_time_stepping_back_never_rolls_the_session(clock: ManualClock) -> None:
@@ -264,9 +269,11 @@ def test_a_session_roll_the_store_refused_is_retried_by_the_next_read(
     assert breaker.is_tripped
     store.busy = False
     assert not breaker.is_tripped  # the roll is retried
-    assert breaker.get_start_of_day_value() == 790  # the new session's baseline
-    assert breaker.can_trade(current_portfolio_value=690)  # exactly 100 below 790
-    assert not breaker.can_trade(current_portfolio_value="689.99")
+    # The new session's baseline: the previous close, 800, not the 790 seen meanwhile.
+    assert breaker.get_start_of_day_value() == 800
+    assert breaker.get_current_daily_loss() == 10
+    assert breaker.can_trade(current_portfolio_value=700)  # exactly 100 below 800
+    assert not breaker.can_trade(current_portfolio_value="699.99")
     resets = [e for e in store.iter_audit() if e.event == "breaker_reset"]
     assert resets[-1].to_dict()["payload"]["details"]["cause"] == "new_session"
 
@@ -285,7 +292,7 @@ def test_a_restart_from_a_store_that_missed_the_roll_clears_the_trip(clock: Manu
     restarted = DailyLossCircuitBreaker(max_daily_loss=100, clock=clock)
     store.attach(restarted)
     assert not restarted.is_tripped
-    assert restarted.get_start_of_day_value() is None
+    assert restarted.get_start_of_day_value() == 800  # the close survived the restart
     snapshot = store.load_snapshot("daily_loss")
     assert snapshot is not None
     assert snapshot["state"] == "NORMAL"
@@ -294,15 +301,128 @@ def test_a_restart_from_a_store_that_missed_the_roll_clears_the_trip(clock: Manu
 
 def test_exchange_calendar_sessions_in_the_1990s(clock: ManualClock) -> None:
     # Before exchange-calendars' default start, each day is still its own session: a loss
-    # is measured from that day's open, not from the first session the package loads.
+    # is measured from the previous session's close, not from the first session the
+    # package loads.
     clock.set(datetime(1990, 1, 2, 15, 0, tzinfo=UTC))
     breaker = DailyLossCircuitBreaker(max_daily_loss=100, calendar="XNYS", clock=clock)
     breaker.update(1000)
     assert breaker.get_start_of_day_value() == 1000
     clock.set(datetime(1990, 1, 3, 15, 0, tzinfo=UTC))  # Wednesday's session
     breaker.update(950)
-    assert breaker.get_start_of_day_value() == 950
+    assert breaker.get_start_of_day_value() == 1000  # Tuesday's close
     clock.set(datetime(1990, 1, 4, 15, 0, tzinfo=UTC))
-    breaker.update(880)  # 70 below Thursday's open value, 120 below Tuesday's
-    assert breaker.get_start_of_day_value() == 880
+    breaker.update(880)  # 70 below Wednesday's close, 120 below Tuesday's
+    assert breaker.get_start_of_day_value() == 950
     assert not breaker.is_tripped
+
+
+# ---------------------------------------------------------------- the previous close (SPEC §3)
+def test_one_close_per_session_is_judged_against_the_previous_close(clock: ManualClock) -> None:
+    # Daily closes: each value is alone in its session. Before, each was its own baseline
+    # and nothing could ever trip.
+    breaker = DailyLossCircuitBreaker(max_daily_loss=5000, clock=clock)
+    closes = [100_000, 96_000, 90_999, 91_000, 85_000]
+    tripped = []
+    for close in closes:
+        clock.advance(24 * HOUR)
+        tripped.append(not breaker.can_trade(current_portfolio_value=close))
+    # 100000 → 96000 (4000), → 90999 (5001: trips), → 91000 (a gain), → 85000 (6000: trips)
+    assert tripped == [False, False, True, False, True]
+    assert breaker.get_trip_details()["start_of_day_value"] == Decimal(91_000)
+
+
+def test_a_given_start_of_day_value_still_wins_over_the_previous_close(
+    clock: ManualClock,
+) -> None:
+    breaker = DailyLossCircuitBreaker(max_daily_loss=100, clock=clock)
+    breaker.update(1000)
+    clock.advance(24 * HOUR)
+    assert breaker.can_trade(current_portfolio_value=850, start_of_day_value=900)
+    assert breaker.get_start_of_day_value() == 900
+
+
+def test_the_previous_close_survives_a_restart(clock: ManualClock) -> None:
+    store = MemoryStore()
+    breaker = DailyLossCircuitBreaker(max_daily_loss=100, clock=clock)
+    store.attach(breaker)
+    breaker.update(1000)
+    breaker.update(980)  # the close: the last value of the session
+    clock.advance(24 * HOUR)
+    restarted = DailyLossCircuitBreaker(max_daily_loss=100, clock=clock)
+    store.attach(restarted)
+    assert restarted.get_start_of_day_value() == 980
+    assert not restarted.can_trade(current_portfolio_value=879)  # 101 below the close
+
+
+def test_the_first_session_without_a_close_starts_at_its_first_value(
+    clock: ManualClock,
+) -> None:
+    breaker = DailyLossCircuitBreaker(max_daily_loss=100, clock=clock)
+    assert breaker.can_trade(start_of_day_value=5000)  # a baseline, but no value observed
+    clock.advance(24 * HOUR)
+    assert breaker.get_start_of_day_value() is None  # no value was ever observed
+    assert breaker.can_trade(current_portfolio_value=700)
+    assert breaker.get_start_of_day_value() == 700
+
+
+def _agrees(calendar: Any, moments: list[datetime]) -> None:
+    from haltgate.calendars import SessionTracker
+
+    for moment in moments:
+        start = calendar.session_start(moment)
+        following = calendar.next_session_start(start)
+        assert following > start
+        assert calendar.session_start(following) == following
+        assert calendar.session_start(following - timedelta(microseconds=1)) == start
+        tracker = SessionTracker(calendar)
+        tracker.roll(moment, lambda *_: True, None)
+        assert tracker.next_start() == following
+        assert tracker.new_session(following - timedelta(microseconds=1)) is None
+        assert tracker.new_session(following) == following
+
+
+def test_next_session_start_agrees_with_session_start() -> None:
+    base = datetime(2025, 3, 1, tzinfo=UTC)
+    moments = [base + timedelta(hours=7 * i) for i in range(120)]  # across spring forward
+    moments += [datetime(2025, 11, 1, tzinfo=UTC) + timedelta(hours=5 * i) for i in range(60)]
+    from haltgate import UTCDailyCalendar
+
+    _agrees(UTCDailyCalendar(), moments)
+    _agrees(DailyRollCalendar("America/New_York", "17:00"), moments)
+    _agrees(DailyRollCalendar("America/New_York", "02:30"), moments)  # a roll in the gap
+    _agrees(DailyRollCalendar("America/New_York", "01:30"), moments)  # a roll twice
+
+
+def test_exchange_next_session_start_skips_holidays() -> None:
+    from haltgate import ExchangeCalendar
+
+    xnys = ExchangeCalendar("XNYS")
+    july3 = datetime(2025, 7, 3, 15, 0, tzinfo=UTC)
+    assert xnys.next_session_start(xnys.session_start(july3)) == datetime(
+        2025, 7, 7, 13, 30, tzinfo=UTC
+    )
+    _agrees(xnys, [july3 + timedelta(hours=9 * i) for i in range(40)])
+
+
+def test_a_tick_feed_writes_the_close_at_most_once_a_second(clock: ManualClock) -> None:
+    # The close must survive a restart, but a tick feed must not export a snapshot per tick.
+    store = MemoryStore()
+    breaker = DailyLossCircuitBreaker(max_daily_loss=100, clock=clock)
+    store.attach(breaker)
+    writes: list[Any] = []
+    original = store.write
+
+    def counting(name: str, snapshot: Any, audit: Sequence[AuditRecord]) -> Any:
+        writes.append(snapshot)
+        return original(name, snapshot, audit)
+
+    store.write = counting  # type: ignore[method-assign]
+    for i in range(100):  # 100 ticks, 10 ms apart: one second
+        clock.advance(0.01)
+        breaker.update(1000 + i % 3)
+    assert 1 <= len(writes) <= 3
+    clock.advance(1)
+    breaker.update(990)
+    snapshot = store.load_snapshot("daily_loss")
+    assert snapshot is not None
+    assert snapshot["data"]["current"] == "990"

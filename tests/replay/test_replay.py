@@ -22,6 +22,7 @@ from haltgate.replay import (
     ReplayError,
     default_breakers,
     plot_replay,
+    read_chunks,
     read_rows,
     replay_csv,
     replay_rows,
@@ -177,16 +178,11 @@ def test_fast_path_gives_exactly_the_reference_events(seed: int, setup: int) -> 
     assert fast.summary() == slow.summary()
 
 
-@pytest.mark.parametrize("block", [2, 7, 64])
-def test_fast_path_is_exact_across_look_ahead_blocks(
-    block: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import haltgate.replay.run as replay
-
-    monkeypatch.setattr(replay, "_BLOCK", block)
+@pytest.mark.parametrize("block", [1, 2, 7, 64])
+def test_fast_path_is_exact_across_chunks(block: int) -> None:
     text = _random_series(9, 1500)
     for make in _setups():
-        fast = replay_rows(read_rows(io.StringIO(text)), make(), fast=True)
+        fast = replay_rows(read_chunks(io.StringIO(text), size=block), make(), fast=True)
         slow = replay_rows(read_rows(io.StringIO(text)), make(), fast=False)
         assert fast.events == slow.events
         assert fast.summary() == slow.summary()

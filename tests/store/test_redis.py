@@ -98,6 +98,10 @@ def test_one_round_trip_per_record_order_and_count_without_io(
     breaker = manager.get_breaker("order_rate")
     assert isinstance(breaker, OrderRateCircuitBreaker)
     wait_for(lambda: manager.store.available and manager.store._pubsub is not None)
+    # The process registry's heartbeat is background traffic, not part of an order: none
+    # during the count (registered with both breakers first, then a long interval).
+    manager.store.registration.configure(heartbeat_seconds=60, ttl_seconds=120)
+    wait_for(lambda: [len(e["breakers"]) for e in manager.store.registry_entries().values()] == [2])
     seen: list[dict[str, Any]] = []
     monitor_client: Any = redis_server.client()
     ender: Any = redis_server.client()
@@ -488,5 +492,31 @@ def test_a_full_window_frees_on_redis_time_without_asking_redis(redis_url: str) 
         assert window.count() <= 2 and window.frees_at(3) is None
         assert manager.record_order() is True
         assert len(calls) == 4
+    finally:
+        manager.close()
+
+
+def test_one_failed_command_with_a_healthy_subscription_does_not_stop_trading_for_good(
+    redis_url: str,
+) -> None:
+    # A command that times out (on any thread: an order window, a heartbeat of the process
+    # registry) marks the store down, fail-closed. The background thread then reconnects
+    # and resyncs, which ends the outage, even though its subscription never failed.
+    import redis
+
+    store = RedisStore(redis_url)
+    manager = CircuitBreakerManager(breakers=[ManualCircuitBreaker()], store=store)
+    try:
+        wait_for(lambda: store._pubsub is not None and manager.can_trade())
+        time.sleep(0.1)  # subscribed and resynced: nothing pending would mark it up
+
+        def timed_out() -> None:
+            raise redis.TimeoutError("Timeout reading from socket (test)")
+
+        with pytest.raises(StoreUnavailableError):
+            store._call("get", timed_out)
+        assert not manager.can_trade()
+        assert "unavailable" in manager.get_blocking_reasons()[0]
+        assert wait_for(manager.can_trade, timeout=5) < 1.0
     finally:
         manager.close()

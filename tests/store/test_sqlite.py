@@ -3,6 +3,7 @@ path, bounded waits on a database locked by another process, fail-closed."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import time
@@ -286,14 +287,19 @@ def test_a_file_damaged_under_a_running_process_fails_it_closed_and_stays_closed
         db = tmp_path / f"trial{trial}.db"
         store_with_a_trip_and_a_reset(db)
         store = SQLiteStore(db)
+        # A registered process (no heartbeat during the trial): its registry entry is moved
+        # from the WAL into the main file below, so the damage hits every table's pages.
+        store.registration.configure(heartbeat_seconds=60, ttl_seconds=120)
         manager = CircuitBreakerManager(breakers=[ManualCircuitBreaker()], store=store)
         try:
             assert manager.can_trade()
             # The poller has read the tables: their pages sit in its connection's cache.
             deadline = time.monotonic() + 5
-            while store._data_version is None:
+            while store._data_version is None or not store.registration.registered:
                 assert time.monotonic() < deadline, "the poller never ran"
                 time.sleep(0.005)
+            with contextlib.closing(sqlite3.connect(db)) as conn:
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             zero_pages_after_the_first(db)
             started = time.monotonic()
             while manager.can_trade():

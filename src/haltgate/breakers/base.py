@@ -29,9 +29,12 @@ thread for SQLite and Redis; inline for the in-memory store, which does no I/O).
 from __future__ import annotations
 
 import logging
+import math
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from .. import codec
@@ -80,6 +83,16 @@ class BaseCircuitBreaker(StateExecutor):
         super().__init_subclass__(**kwargs)
         if "contract" not in cls.__dict__ and "can_trade" in cls.__dict__:
             cls.contract = derive_contract(cls, cls.contract)
+        elif (
+            "contract" not in cls.__dict__
+            and cls.contract.batch
+            and "feed_batch" not in cls.__dict__
+            and not cls.__module__.startswith("haltgate.")
+        ):
+            # A user's subclass may decide differently (its own update(), check or limit)
+            # from the batch path it inherits: it is fed row by row unless it brings its
+            # own feed_batch.
+            cls.contract = replace(cls.contract, batch=False)
 
     def __init__(
         self,
@@ -128,6 +141,12 @@ class BaseCircuitBreaker(StateExecutor):
     def clock(self) -> Clock:
         """The clock this breaker reads."""
         return self._clock
+
+    @property
+    def has_own_clock(self) -> bool:
+        """True when the breaker was made with a clock of its own (a manager does not give
+        it the manager's; replay refuses it, since replay sets the time)."""
+        return self._clock_explicit
 
     @property
     def state(self) -> CircuitBreakerState:
@@ -207,6 +226,35 @@ class BaseCircuitBreaker(StateExecutor):
         """Monotonic time at which time alone may trip this breaker (``None``: never).
         Breakers whose contract says ``trips_by_time`` override this."""
         return None
+
+    def unchanged_by_time_until(self) -> float:
+        """A monotonic time before which time alone (no observation, order or error) cannot
+        change this breaker: no trip, no clear, nothing a read would record. ``math.inf``:
+        time alone never changes it; ``-math.inf``: it may change at any read.
+
+        For batch callers (replay) that skip reads which cannot matter. The default is exact
+        for breakers whose contract says time neither trips nor clears them, and
+        ``-math.inf`` (ask on every read) for every other one; breakers that know their
+        deadlines override it, erring early, never late."""
+        contract = type(self).contract
+        if contract.asked or contract.trips_by_time or contract.clears_by_time:
+            return -math.inf
+        return math.inf
+
+    def feed_batch(
+        self, times: Sequence[float], values: Sequence[Decimal], start: int, stop: int
+    ) -> int:
+        """Observe ``values[start:stop]`` at wall times ``times`` (epoch seconds, not
+        decreasing, none before the clock's time) exactly as ``can_trade(
+        current_portfolio_value=v)`` at each would, and return the index of the first row
+        not consumed: the first one that would change the state (a trip, a clear, a new
+        session) or that this breaker cannot judge in a batch. The caller sets the clock to
+        that row's time, calls ``can_trade`` for it, and feeds on from the next row.
+
+        Consumed rows leave the breaker as row by row would, with no event. Breakers whose
+        contract declares ``batch`` implement it; this default consumes nothing (row by
+        row)."""
+        return start
 
     def _pending_trip(self) -> tuple[str, dict[str, Any]] | None:
         """A time-driven trip that is due now but not recorded: ``(reason, details)``.

@@ -78,6 +78,10 @@ class BreakerContract:
     #: Its trip stops every order, the position-reducing ones too (like a manual halt):
     #: ``admit_order(reduce_only=True)`` is refused while it is tripped.
     halts_all: bool = False
+    #: Has an exact batch path, ``feed_batch(times, values, start, stop)``: many
+    #: ``current_portfolio_value`` observations judged at once by the same predicate as
+    #: ``can_trade`` (replay uses it; a breaker without one is fed row by row).
+    batch: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "observes", MappingProxyType(dict(self.observes)))
@@ -107,4 +111,7 @@ def derive_contract(cls: type, inherited: BreakerContract) -> BreakerContract:
                     requires.add(param.name)
     for name in declared:
         observes.setdefault(name, keep_value)
-    return replace(inherited, observes=observes, requires=frozenset(requires), asked=True)
+    # Its own can_trade decides now: an inherited batch path would bypass it.
+    return replace(
+        inherited, observes=observes, requires=frozenset(requires), asked=True, batch=False
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -33,10 +33,16 @@ class DrawdownCircuitBreaker(BaseCircuitBreaker):
     The peak is the highest value observed within the last ``lookback_days`` (wall time),
     kept as per-minute maxima so memory stays bounded. Latched: only :meth:`reset` clears
     it, and a reset restarts the peak window at the latest value (a fresh allowance).
+
+    The decision is ``value < trip_line(peak)`` with ``trip_line(peak) = peak -
+    max_drawdown_pct * peak``: the same exact comparison as ``(peak - value) / peak >
+    max_drawdown_pct`` for a positive peak (multiply both sides by the peak; every product
+    and difference is exact in ``DECIMAL_CONTEXT``). The line is computed once per peak,
+    and :meth:`feed_batch` compares many rows against the same line.
     """
 
     contract = BreakerContract(
-        observes={"current_portfolio_value": to_decimal}, requires=frozenset()
+        observes={"current_portfolio_value": to_decimal}, requires=frozenset(), batch=True
     )
 
     def __init__(
@@ -55,6 +61,8 @@ class DrawdownCircuitBreaker(BaseCircuitBreaker):
         self._window = RollingMax(float(days) * _DAY)
         self._current: Decimal | None = None
         self._drawdown = _ZERO
+        # (peak, trip line) of the latest trip_line() call.
+        self._line: tuple[Decimal, Decimal | None] | None = None
 
     def can_trade(self, current_portfolio_value: Number = UNSET) -> bool:
         """Observe ``current_portfolio_value`` (if given; ``None`` is refused); True unless
@@ -73,13 +81,10 @@ class DrawdownCircuitBreaker(BaseCircuitBreaker):
             # All the arithmetic comes before the window moves, so that nothing is changed
             # if it ever raised; the peak after add() is the higher of the two.
             peak = observed if before is None or observed > before else before
-            breached = False
-            drawdown = _ZERO
-            if peak > _ZERO:
-                fall = DECIMAL_CONTEXT.subtract(peak, observed)
-                # Decided on exact values; the reported fraction is rounded.
-                breached = fall > DECIMAL_CONTEXT.multiply(self.max_drawdown_pct, peak)
-                drawdown = RATIO_CONTEXT.divide(fall, peak)
+            # Decided on exact values (see trip_line); the reported fraction is rounded.
+            line = self.trip_line(peak)
+            breached = line is not None and observed < line
+            drawdown = self._fraction(peak, observed)
             self._window.add(now, observed)
             self._current = observed
             self._drawdown = drawdown
@@ -101,6 +106,56 @@ class DrawdownCircuitBreaker(BaseCircuitBreaker):
                 self._persist_soft()
         self._publish(events)
         return drawdown
+
+    def trip_line(self, peak: Decimal) -> Decimal | None:
+        """The value below which the drawdown from ``peak`` exceeds ``max_drawdown_pct``:
+        ``peak - max_drawdown_pct * peak``, exact (``None`` for a peak at or below zero,
+        where no drawdown is defined). ``value < trip_line(peak)`` iff ``peak - value >
+        max_drawdown_pct * peak``, the rule of SPEC §3. Cached for the latest peak."""
+        cached = self._line
+        if cached is not None and cached[0] is peak:
+            return cached[1]
+        line = None
+        if peak > _ZERO:
+            line = DECIMAL_CONTEXT.subtract(
+                peak, DECIMAL_CONTEXT.multiply(self.max_drawdown_pct, peak)
+            )
+        self._line = (peak, line)
+        return line
+
+    @staticmethod
+    def _fraction(peak: Decimal, value: Decimal) -> Decimal:
+        """The drawdown as a (rounded) fraction, 0 where none is defined."""
+        if peak > _ZERO:
+            return RATIO_CONTEXT.divide(DECIMAL_CONTEXT.subtract(peak, value), peak)
+        return _ZERO
+
+    def feed_batch(
+        self, times: Sequence[float], values: Sequence[Decimal], start: int, stop: int
+    ) -> int:
+        """Observe ``values[start:stop]`` at ``times`` (see
+        :meth:`BaseCircuitBreaker.feed_batch`): the same peak window
+        (:meth:`RollingMax.add_until`, one add per row) and the same trip line as
+        :meth:`update`; stops before the first row that trips. Emits nothing."""
+        if start >= stop:
+            return start
+        with self._lock:
+            # Tripped already: no row can trip again, every row still moves the window.
+            line_of = self.trip_line if self._condition is None else None
+            index, peak, rose = self._window.add_until(times, values, start, stop, line_of)
+            if index > start:
+                assert peak is not None
+                last = values[index - 1]
+                self._current = last
+                self._drawdown = self._fraction(peak, last)
+                if rose:
+                    self._persist_soft()
+            return index
+
+    def new_peak_window(self) -> RollingMax:
+        """An empty window of the same look-back and buckets as this breaker's (to chart
+        the peak it judges by)."""
+        return RollingMax(self._window.lookback_seconds, self._window.bucket_seconds)
 
     def get_current_drawdown(self) -> Decimal:
         """The drawdown at the latest observation, as a fraction (0 before any)."""

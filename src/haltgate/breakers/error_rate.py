@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 from typing import Any
 
 from ..clock import Clock
@@ -91,6 +92,28 @@ class ErrorRateCircuitBreaker(BaseCircuitBreaker):
         """Errors within the window per category (exception type name by default)."""
         with self._lock:
             return self._window.tags(self._clock.monotonic())
+
+    def unchanged_by_time_until(self) -> float:
+        """See :meth:`BaseCircuitBreaker.unchanged_by_time_until`. NORMAL: only an error can
+        trip it; a trip of its own clears once the cooldown has passed and the window holds
+        no more than ``max_errors`` (reported a little early, never late). A halt or a trip
+        from elsewhere: any read may change it."""
+        if type(self).contract.asked:
+            return -math.inf
+        with self._lock:
+            condition = self._condition
+            if self._halt is not None:
+                return -math.inf
+            if condition is None:
+                return math.inf
+            if condition.restored or condition.origin != self._origin:
+                return -math.inf
+            now = self._clock.monotonic()
+            frees = self._window.frees_at(self.max_errors + 1, now)
+            until = self._tripped_mono + self.cooldown_seconds
+            if frees is not None and frees > until:
+                until = frees
+            return until - 0.001  # early rather than late: float vs whole microseconds
 
     def _refresh_locked(self, events: list[BreakerEvent]) -> None:
         if self._condition is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Protocol
 
 from ..clock import Clock
@@ -44,6 +45,10 @@ class RateWindow(Protocol):
         ...
 
 
+# How much earlier than computed a deadline is reported: float seconds against the window's
+# whole microseconds may differ in the last bit, and asking early is always exact.
+_EARLY = 0.001
+
 _RATE_WINDOW_METHODS = ("count", "record", "reserve", "cancel", "frees_at")
 
 
@@ -72,6 +77,10 @@ class LocalRateWindow:
 
     def frees_at(self, limit: int) -> float | None:
         return self._counter.frees_at(limit, self._clock.monotonic())
+
+    def upper_bound(self) -> int:
+        """Never below :meth:`count` now or later (no expiry work)."""
+        return self._counter.upper_bound()
 
     def __len__(self) -> int:
         return len(self._counter)
@@ -150,6 +159,34 @@ class OrderRateCircuitBreaker(BaseCircuitBreaker):
         if full:
             self._schedule_refresh()
         return full
+
+    def unchanged_by_time_until(self) -> float:
+        """See :meth:`BaseCircuitBreaker.unchanged_by_time_until`. NORMAL with room in the
+        window: time alone never trips it (orders only age out); a full window trips at the
+        next read; a trip of its own clears once the cooldown has passed and the window has
+        room (a little early, never late). A shared window, a halt or a trip from elsewhere:
+        any read may change it."""
+        if type(self).contract.asked:
+            return -math.inf
+        with self._lock:
+            rate = self._rate
+            if not isinstance(rate, LocalRateWindow) or self._halt is not None:
+                return -math.inf
+            condition = self._condition
+            if condition is None:
+                limit = self.max_orders_per_minute
+                # The free bound first (no expiry work): orders only age out, so time
+                # alone never fills a window with room; a full one trips at the next read.
+                if rate.upper_bound() < limit or rate.count() < limit:
+                    return math.inf
+                return -math.inf
+            if condition.restored or condition.origin != self._origin:
+                return -math.inf
+            frees = rate.frees_at(self.max_orders_per_minute)
+            until = self._tripped_mono + self.cooldown_seconds
+            if frees is not None and frees > until:
+                until = frees
+            return until - _EARLY
 
     # -------------------------------------------------------------- recording
     def record_order(self) -> bool:

@@ -10,17 +10,21 @@ from __future__ import annotations
 from .plot import plot_replay
 from .report import print_report, run_replay_command
 from .result import ReplayEvent, ReplayResult
-from .rows import ReplayError, Row, read_rows, row_time
-from .run import default_breakers, replay_csv, replay_rows
+from .rows import Chunk, ReplayError, Row, read_chunks, read_rows, row_time
+from .run import REPLAY_OPERATOR, default_breakers, parse_duration, replay_csv, replay_rows
 
 __all__ = [
+    "REPLAY_OPERATOR",
+    "Chunk",
     "ReplayError",
     "ReplayEvent",
     "ReplayResult",
     "Row",
     "default_breakers",
+    "parse_duration",
     "plot_replay",
     "print_report",
+    "read_chunks",
     "read_rows",
     "replay_csv",
     "replay_rows",

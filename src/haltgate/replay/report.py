@@ -17,9 +17,9 @@ from ..breakers import BaseCircuitBreaker, CircuitBreakerType
 from ..config import breaker_settings
 from .plot import plot_replay
 from .result import ReplayResult
-from .rows import ReplayError, open_csv, read_rows
+from .rows import ReplayError, open_csv, read_chunks
 from .run import default_breakers, replay_rows
-from .sparsity import record_times, sparse_rows
+from .sparsity import record_chunk_times, sparse_rows
 
 _DAY = 86400.0
 _YEAR = 365.25 * _DAY
@@ -204,8 +204,14 @@ def run_replay_command(args: Any, config: Any) -> int:
     times: array[float] = array("d")
     try:
         with open_csv(path) as file:
-            rows = record_times(read_rows(file, on_progress=progress), times)
-            result = replay_rows(rows, breakers, keep_series=bool(args.plot))
+            chunks = record_chunk_times(read_chunks(file, on_progress=progress), times)
+            result = replay_rows(
+                chunks,
+                breakers,
+                keep_series=bool(args.plot),
+                reset_after=getattr(args, "reset_after", None),
+                reset_at_next_session=bool(getattr(args, "reset_at_next_session", False)),
+            )
     except ReplayError as exc:
         if progress is not None:
             progress.finish()

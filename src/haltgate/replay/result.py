@@ -23,6 +23,9 @@ class ReplayEvent:
     breaker: str
     kind: str
     reason: str | None
+    #: Who acted (a halt or reset by an operator; ``"replay"`` for a simulated
+    #: acknowledgement), ``None`` for a breaker's own trip or clear. Not in the JSON form.
+    operator: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form: ``{"timestamp", "breaker", "kind", "reason"}``."""
@@ -100,7 +103,9 @@ class _Collector:
         if kind is EventKind.RESET and event.state is CircuitBreakerState.RESETTING:
             return
         self.result.events.append(
-            ReplayEvent(event.timestamp, event.breaker_name, str(kind), event.reason)
+            ReplayEvent(
+                event.timestamp, event.breaker_name, str(kind), event.reason, event.operator
+            )
         )
         if event.state in (CircuitBreakerState.TRIPPED, CircuitBreakerState.MANUALLY_HALTED):
             if not self.blocking:

@@ -26,7 +26,7 @@ from itertools import islice
 from ..breakers import BaseCircuitBreaker, DailyLossCircuitBreaker, DrawdownCircuitBreaker
 from ..calendars import SessionTracker, TradingCalendar
 from ..errors import HaltgateError
-from .rows import Row
+from .rows import Chunk, Row
 
 __all__ = ["SparseRows", "median_spacing", "record_times", "sparse_rows"]
 
@@ -52,6 +52,17 @@ def record_times(rows: Iterable[Row], times: array[float] | list[float]) -> Iter
     for row in rows:
         append(row[2])
         yield row
+
+
+def record_chunk_times(
+    chunks: Iterable[Chunk], times: array[float] | list[float]
+) -> Iterator[Chunk]:
+    """Pass ``chunks`` (:func:`~haltgate.replay.rows.read_chunks`) through unchanged,
+    appending their rows' times to ``times``, as :func:`record_times` does for rows."""
+    extend = times.extend
+    for chunk in chunks:
+        extend(chunk.times)
+        yield chunk
 
 
 def median_spacing(times: Sequence[float]) -> float | None:

@@ -36,6 +36,7 @@ from ..errors import StoreUnavailableError
 from ..events import BreakerEvent, EventKind
 from ..values import to_seconds
 from .base import EPOCH_KEY, LOST_HINT, AuditRecord, Store, audit_records, new_epoch
+from .registry import ProcessRegistration
 
 if TYPE_CHECKING:
     from ..breakers.base import BaseCircuitBreaker
@@ -99,6 +100,8 @@ class BackgroundStore(Store):
         self._initialising = False
         # Set by a store that adopted a marker-less store when it opened (SQLite).
         self._adopted_now = False
+        # The registry entry is written by the background thread (heartbeats).
+        self.registration = ProcessRegistration(self, wake=self._wake.set)
 
     # ------------------------------------------------------------------ subclass hooks
     def describe(self) -> str:
@@ -109,6 +112,13 @@ class BackgroundStore(Store):
         """One round of watching: apply other processes' changes, check reachability.
         Waits at most about :attr:`tick_seconds`."""
         time.sleep(self.tick_seconds)
+
+    def _heartbeat_safe(self) -> bool:
+        """Whether the registry heartbeat may run now: it shares this thread with the
+        watcher, so it never waits on a store that is down (or, for Redis, that has not
+        answered the last PING yet), and it writes nothing to a store that lost its data
+        (an operator's ``store init`` comes first; the heartbeats then resume)."""
+        return self._down_reason is None and self._lost_reason is None
 
     def _write_soft(self, name: str, snapshot: Mapping[str, Any]) -> None:
         """Write progress: the breaker-specific ``data`` of ``snapshot`` (creating the
@@ -131,12 +141,15 @@ class BackgroundStore(Store):
                 self._run_refreshes()
                 self._flush_soft()
                 self._retry_unsaved()
+                if self._heartbeat_safe():
+                    self.registration.tick()
             except Exception:  # never let the watcher die
                 logger.exception("store_background_error", extra={"store": self.describe()})
                 self._stopping.wait(self.tick_seconds)
 
     def close(self) -> None:
-        """Write queued progress, stop the background thread (idempotent)."""
+        """Run requested refresh steps, write queued progress, withdraw this process from
+        the registry, stop the background thread (idempotent)."""
         if self._stopping.is_set():
             return
         self._stopping.set()
@@ -145,10 +158,14 @@ class BackgroundStore(Store):
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=5)
         try:
+            # A refresh step a read asked for (a due trip) is recorded before the store
+            # stops: the thread may have been busy (a heartbeat) when it was asked.
+            self._run_refreshes()
             self._flush_soft()
             self._retry_unsaved()
         except Exception:
             logger.warning("store_close_flush_failed", extra={"store": self.describe()})
+        self.registration.close()
 
     def request_refresh(self, breaker: BaseCircuitBreaker) -> None:
         """Queue ``breaker``'s refresh step for the background thread (no I/O here)."""
@@ -412,6 +429,7 @@ class BackgroundStore(Store):
             breaker._sink = self
             with self._attach_lock:
                 self._attached[breaker.name] = breaker
+            self.registration.changed()
 
     # ------------------------------------------------------------------ writes
     def save(
@@ -464,6 +482,7 @@ class BackgroundStore(Store):
         finally:
             self._deadline = None
             self._write_lock.release()
+        self.registration.changed()  # the registry shows each breaker's state
         if earlier:
             self._notify()  # a queued change became durable: maybe no longer blocking
 
@@ -585,7 +604,8 @@ class BackgroundStore(Store):
                 return False
             return seq > self._own_seq.get(name, 0)
 
-        breaker.adopt_remote(state_only, guard=newer_and_safe)
+        if breaker.adopt_remote(state_only, guard=newer_and_safe):
+            self.registration.changed()
 
 
 def _created(marker: Mapping[str, Any]) -> datetime:

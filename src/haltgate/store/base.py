@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+import time
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -35,6 +36,7 @@ from ..audit import (
 from ..errors import AuditModeError
 from ..events import BreakerEvent
 from ..values import to_flag
+from .registry import ProcessRegistration
 
 if TYPE_CHECKING:
     from ..breakers.base import BaseCircuitBreaker
@@ -211,6 +213,8 @@ class Store(ABC):
         #: Names this store instance (one per process, in practice) in the snapshots it
         #: writes, so other processes know whose trip or self-clear they are looking at.
         self.origin: str = uuid.uuid4().hex
+        #: This process's entry in the live-process registry (see :mod:`.registry`).
+        self.registration = ProcessRegistration(self)
 
     # ------------------------------------------------------------------ primitives
     @abstractmethod
@@ -266,6 +270,26 @@ class Store(ABC):
     def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release connections and stop background threads."""
 
+    def registry_entries(self) -> dict[str, dict[str, Any]]:
+        """The live-process registry's entries by origin (:mod:`.registry`): kept in the
+        small value ``process_registry`` by default; a backend may keep them natively."""
+        from .registry import REGISTRY_KEY, entries_of
+
+        return entries_of(self.get_value(REGISTRY_KEY))
+
+    def registry_write(self, origin: str, entry: dict[str, Any] | None, now: float) -> None:
+        """Write (or, with ``None``, remove) the registry entry of ``origin``, pruning
+        entries unseen for long (at ``now`` on :meth:`store_time`)."""
+        from .registry import write_generic
+
+        write_generic(self, origin, entry, now)
+
+    def store_time(self) -> float:
+        """Seconds since the epoch on the store's clock (the process registry's
+        ``last_seen``): this host's wall clock; Redis reads its own ``TIME``, one clock for
+        every host."""
+        return time.time()
+
     # ------------------------------------------------------------------ optional
     def rate_window(self, breaker: BaseCircuitBreaker) -> RateWindow | None:
         """A shared order window for ``breaker`` (Redis), or ``None`` to count locally."""
@@ -314,6 +338,7 @@ class Store(ABC):
         breaker._sink = self
         with self._attach_lock:
             self._attached[breaker.name] = breaker
+        self.registration.changed()
 
     def detach(self, breaker: BaseCircuitBreaker) -> None:
         """Stop saving ``breaker`` through this store."""
@@ -321,6 +346,7 @@ class Store(ABC):
             self._attached.pop(breaker.name, None)
         if breaker._sink is self:
             breaker._sink = None
+        self.registration.changed()
 
     def add_availability_watcher(self, callback: Callable[[], None]) -> None:
         """Called when the store becomes unreachable or reachable again."""

@@ -398,6 +398,50 @@ class RedisStore(RedisSharedWindows, BackgroundStore):
         raw = self._call("get", self._client.get, self._key("kv", key))
         return None if raw is None else json.loads(raw)
 
+    def store_time(self) -> float:
+        """Redis's own clock (``TIME``): one clock for the registry of every host."""
+        seconds, micros = self._call("time", self._client.time)
+        return float(seconds) + float(micros) / 1_000_000
+
+    def _registry_fields(self) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for origin, text in self._call(
+            "read registry", self._client.hgetall, self._key("processes")
+        ).items():
+            try:
+                found[origin] = json.loads(text)
+            except ValueError:
+                found[origin] = None  # malformed: dropped at the next prune
+        return found
+
+    def registry_entries(self) -> dict[str, dict[str, Any]]:
+        """The registry's entries: one field per process in the hash
+        ``<namespace>:processes``."""
+        from .registry import valid_entries
+
+        return valid_entries(self._registry_fields())
+
+    #: Heartbeats written by this store (every 60th also prunes).
+    _registry_writes = 0
+
+    def registry_write(self, origin: str, entry: dict[str, Any] | None, now: float) -> None:
+        """One ``HSET`` (or ``HDEL``) of this process's own field: no lock shared with other
+        processes, so a heartbeat never waits on another process (it shares the thread that
+        adopts their changes). Pruned on registration, withdrawal and every 60 writes."""
+        from .registry import pruned, valid_entries
+
+        key = self._key("processes")
+        if entry is None:
+            self._call("withdraw", self._client.hdel, key, origin)
+        else:
+            self._call("heartbeat", self._client.hset, key, origin, canonical_json(entry))
+        self._registry_writes += 1
+        if entry is None or self._registry_writes % 60 == 1:
+            fields = self._registry_fields()
+            drop = set(fields) - set(pruned(valid_entries(fields), now))
+            if drop:
+                self._call("prune registry", self._client.hdel, key, *sorted(drop))
+
     # ------------------------------------------------------------------ writes
     def write(
         self,
@@ -575,6 +619,11 @@ class RedisStore(RedisSharedWindows, BackgroundStore):
 
     # ------------------------------------------------------------------ watching
     def _tick(self) -> None:
+        if self._pubsub is not None and self._down_reason is not None:
+            # A command failed (a timeout on any thread) while the subscription looked
+            # healthy: reconnect and resync, which is what ends the outage (else the store
+            # would stay fail-closed for good).
+            self._drop_pubsub()
         if self._pubsub is None:
             self._connect_pubsub()
             return
@@ -605,6 +654,13 @@ class RedisStore(RedisSharedWindows, BackgroundStore):
         except self._redis_errors as exc:
             self._drop_pubsub()
             self._mark_down(f"{type(exc).__name__}: {exc}")
+
+    def _heartbeat_safe(self) -> bool:
+        # Only right after the server answered: a heartbeat blocked on a hung server would
+        # hold up the PING watch (SPEC §6: a hung Redis is noticed within 0.3 s).
+        return (
+            super()._heartbeat_safe() and self._pubsub is not None and self._waiting_since is None
+        )
 
     def _on_message(self, message: Mapping[str, Any]) -> None:
         # Any reply on the subscribed connection shows the server is alive.
