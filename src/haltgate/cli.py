@@ -129,7 +129,7 @@ def cmd_status(ctx: Context) -> int:
     manager = ctx.manager(mutating=False)
     try:
         from .operator import held_by_live_processes, status_rows
-        from .store.registry import live_breakers, read_registry
+        from .store.registry import live_breakers, live_refusals, read_registry
 
         rows = status_rows(manager)
         # Blocking reasons include an unreachable store (fail-closed), not only trips.
@@ -163,6 +163,9 @@ def cmd_status(ctx: Context) -> int:
                     for row in rows
                 ],
                 "processes": [entry.to_dict() for entry in processes],
+                # Orders refused by the pre-trade checks, by deny code, summed over the live
+                # processes (each counts since it started; one that exits takes its away).
+                "refusals": live_refusals(processes),
             }
             print(json.dumps(payload, indent=2))
             return code
@@ -199,6 +202,7 @@ def cmd_status(ctx: Context) -> int:
             _table(table, out)
         out.write("\n")
         _write_processes(processes, out)
+        _write_refusals(live_refusals(processes), out)
         return code
     finally:
         manager.close()
@@ -210,13 +214,27 @@ def _stamp(seconds: float | None) -> str:
     return "-" if seconds is None else _when(datetime.fromtimestamp(seconds, UTC))
 
 
+def _spelled_counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{code} {count}" for code, count in sorted(counts.items()))
+
+
+def _write_refusals(total: dict[str, int], out: IO[str]) -> None:
+    """The pre-trade checks' refusals by deny code, summed over the live processes."""
+    if total:
+        out.write(
+            f"\nREFUSED ORDERS (live processes, since each started) - {_spelled_counts(total)}\n"
+        )
+    else:
+        out.write("\nREFUSED ORDERS - none by the live processes' pre-trade checks\n")
+
+
 def _write_processes(processes: list[Any], out: IO[str]) -> None:
     """The live-process registry: each process, whether it is live, its breakers."""
     live = sum(1 for entry in processes if entry.live)
     if not processes:
         out.write(
-            "PROCESSES - none registered: no trading process with breakers uses this store "
-            "now (a process registers while it runs)\n"
+            "PROCESSES - none registered: no trading process with breakers or checks uses this "
+            "store now (a process registers while it runs)\n"
         )
         return
     out.write(
@@ -230,6 +248,8 @@ def _write_processes(processes: list[Any], out: IO[str]) -> None:
             f"last seen {_stamp(entry.last_seen)} ({entry.age:.1f}s ago; TTL {ttl}), "
             f"started {_stamp(entry.started)}\n"
         )
+        if entry.refusals:
+            out.write(f"    refused orders: {_spelled_counts(entry.refusals)}\n")
         table = []
         for breaker in entry.breakers:
             parameters = breaker.get("parameters")

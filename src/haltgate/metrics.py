@@ -15,10 +15,18 @@ Exposed series:
 - ``haltgate_breaker_tripped{breaker}`` (1 while tripped or halted)
 - ``haltgate_breaker_trips_total{breaker,kind}`` (``kind`` = tripped | halted)
 - ``haltgate_orders_total{outcome}`` (``outcome`` = admitted | refused)
-- ``haltgate_order_refusals_total{code}`` (orders refused by the pre-trade checks since the
-  manager started, by deny code: every code of SPEC §10 is exported from the start, 0
-  until its first refusal; read from ``manager.get_refusal_counts()`` at scrape time, so
-  they are this process's refusals)
+- ``haltgate_order_refusals_total{code}`` (orders refused by the pre-trade checks, by deny
+  code: every code of SPEC §10 is exported from the start, 0 until its first refusal; read
+  at scrape time. In the trading process (``HaltgateMetrics(manager, registry)``) they are
+  ``manager.get_refusal_counts()``, since the manager started. With ``processes=`` (what
+  ``haltgate serve`` passes: the live-process registry of the store) they are the sum over
+  the live processes' registry entries, each since it started: a process that exits takes
+  its counts away, so the sum can go down, which Prometheus reads as a counter reset)
+- ``haltgate_process_order_refusals_total{process,pid,host,code}`` (with ``processes=``
+  only: each live process's own counts, the codes it has refused; ``process`` is its
+  registry origin. Each series only grows while its process lives, so ``rate()`` over
+  these is right across a process's exit; a scrape that cannot read the store fails
+  (``haltgate serve`` answers 503) rather than report a 0)
 - ``haltgate_token_checks_total{outcome}`` (the admin server's bearer-token checks:
   ``outcome`` = cached | verified | rejected | throttled_client | throttled_busy, see
   :data:`haltgate.server.auth.Outcome`)
@@ -34,6 +42,7 @@ from .checks import DENY_CODES
 from .errors import ConfigError
 from .events import BreakerEvent, EventKind
 from .manager import CircuitBreakerManager
+from .store.registry import ProcessEntry, live_refusals
 
 __all__ = ["HaltgateMetrics", "render_latest"]
 
@@ -54,8 +63,13 @@ def _prometheus() -> Any:
 class _StateCollector:
     """Reads the manager's state at scrape time (never stale, no background thread)."""
 
-    def __init__(self, manager: CircuitBreakerManager) -> None:
+    def __init__(
+        self,
+        manager: CircuitBreakerManager,
+        processes: Callable[[], list[ProcessEntry]] | None = None,
+    ) -> None:
         self._manager = manager
+        self._processes = processes
 
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import GaugeMetricFamily
@@ -83,9 +97,9 @@ class _StateCollector:
         yield allowed
         yield state
         yield tripped
-        yield self._refusals()
+        yield from self._refusals()
 
-    def _refusals(self) -> Any:
+    def _refusals(self) -> Iterator[Any]:
         from prometheus_client.core import CounterMetricFamily
 
         # The manager counts (one place); the scrape only reads. Every deny code is there
@@ -95,19 +109,41 @@ class _StateCollector:
             "Orders refused by the pre-trade checks, by deny code",
             labels=["code"],
         )
-        counts = self._manager.get_refusal_counts()
+        if self._processes is None:
+            counts = self._manager.get_refusal_counts()
+        else:
+            # A store that cannot be read raises (the server answers 503), never a false 0.
+            entries = [entry for entry in self._processes() if entry.live]
+            counts = live_refusals(entries)
+            each = CounterMetricFamily(
+                "haltgate_process_order_refusals",
+                "Orders refused by one live process's pre-trade checks, by deny code",
+                labels=["process", "pid", "host", "code"],
+            )
+            for entry in entries:
+                for code, count in sorted(entry.refusals.items()):
+                    each.add_metric([entry.origin, str(entry.pid), entry.host, code], float(count))
+            yield each
         for code in (*DENY_CODES, *sorted(set(counts) - set(DENY_CODES))):
             family.add_metric([code], float(counts.get(code, 0)))
-        return family
+        yield family
 
     def describe(self) -> Iterator[Any]:
         return iter(())
 
 
 class HaltgateMetrics:
-    """haltgate's metrics on ``registry`` for ``manager``."""
+    """haltgate's metrics on ``registry`` for ``manager``. ``processes`` (a service over the
+    store, in its own process: ``haltgate serve``) reads the live-process registry, and the
+    refusal counts are then the live trading processes' instead of ``manager``'s."""
 
-    def __init__(self, manager: CircuitBreakerManager, registry: Any) -> None:
+    def __init__(
+        self,
+        manager: CircuitBreakerManager,
+        registry: Any,
+        *,
+        processes: Callable[[], list[ProcessEntry]] | None = None,
+    ) -> None:
         prom = _prometheus()
         self.manager = manager
         self.registry = registry
@@ -134,7 +170,7 @@ class HaltgateMetrics:
         )
         for outcome in _TOKEN_OUTCOMES:
             self.token_checks.labels(outcome=outcome)
-        registry.register(_StateCollector(manager))
+        registry.register(_StateCollector(manager, processes))
         manager.add_listener(self._on_event)
         self._instrumented = False
 

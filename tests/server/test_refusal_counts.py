@@ -1,7 +1,9 @@
 """Every refusal by a pre-trade check counts by deny code (SPEC §10): in
 ``manager.get_refusal_counts()``, in ``/metrics`` of the real admin server over loopback
 (``haltgate_order_refusals_total{code}``), and in the status API and page of a server
-embedded in the trading process (the manager that refused the orders)."""
+embedded in the trading process (the manager that refused the orders) and of a service over
+the store alone (``haltgate serve``: the live processes' registry entries; the real
+subprocess tests are in ``tests/store/test_registry_refusals.py``)."""
 
 from __future__ import annotations
 
@@ -126,3 +128,39 @@ def test_the_status_page_shows_the_refusals_by_code(
         for code, count in EXPECTED.items():
             assert f"{code} {count}" in text
         assert element.is_displayed()
+
+
+@needs_browser
+def test_the_status_page_of_a_service_over_the_store_shows_the_live_processes_refusals(
+    tmp_path: Any,
+) -> None:
+    # `haltgate serve`'s service (build_service over its own store object, as in its own
+    # process) and a trading manager on another store object of the same SQLite file: the
+    # counts reach the page only through the trading process's registry entry.
+    from selenium.webdriver.common.by import By
+
+    from haltgate.server import build_service
+    from haltgate.store.sqlite import SQLiteStore
+
+    db = tmp_path / "f.db"
+    trading_store = SQLiteStore(db)
+    trading_store.registration.configure(heartbeat_seconds=0.05, ttl_seconds=1)
+    trader = CircuitBreakerManager(store=trading_store)
+    trader.add_check(MaxOrderQuantity(1000))
+    for _ in range(3):
+        assert trader.admit_order(order=buy(5000))
+    service = build_service(SQLiteStore(db), None)
+    try:
+        with served_service(service) as url, chromium("--window-size=1200,900") as driver:
+            driver.get(url)
+
+            def shown(d: Any) -> Any:
+                element = d.find_element(By.ID, "refusals")
+                return element if "max_order_quantity 3" in element.text else False
+
+            element = wait(driver, shown)
+            assert "Refused by pre-trade checks" in element.text
+            assert element.is_displayed()
+    finally:
+        service.manager.close()
+        trader.close()

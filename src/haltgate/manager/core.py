@@ -117,6 +117,12 @@ class CircuitBreakerManager(BreakerRegistry, OrderAdmission):
             adopt = getattr(self._store, "add_remote_adopter", None)
             if adopt is not None:
                 adopt(self._adopt_remote)
+            # The refusal counts go into this process's registry entry (SPEC §10: `haltgate
+            # status` and `haltgate serve` read them there), written off the trading thread.
+            registration = getattr(self._store, "registration", None)
+            if registration is not None:
+                registration.add_refusal_source(self._published_refusals)
+                self._refusal_mark = registration.refused
         for breaker in initial:
             self.add_breaker(breaker)
         if self._store is not None and "manual" not in self._breakers:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -103,6 +104,9 @@ class OrderChecks(ManagerState):
     _checks_lock: threading.Lock
     _refusal_counts: dict[str, int]
     _counts_lock: threading.Lock
+    # The store's "a refusal was counted" mark (no I/O: the registry entry is written by the
+    # store's background thread), or None without a store that publishes.
+    _refusal_mark: Callable[[], None] | None
 
     def _init_checks(self) -> None:
         self._checks = {}
@@ -111,6 +115,7 @@ class OrderChecks(ManagerState):
         self._checks_lock = threading.Lock()
         self._refusal_counts = {}
         self._counts_lock = threading.Lock()
+        self._refusal_mark = None
 
     # ------------------------------------------------------------------ registry
     def add_check(self, check: OrderCheck) -> None:
@@ -238,9 +243,18 @@ class OrderChecks(ManagerState):
     def _count_refusal(self, code: str) -> None:
         with self._counts_lock:
             self._refusal_counts[code] = self._refusal_counts.get(code, 0) + 1
+        mark = self._refusal_mark
+        if mark is not None:
+            mark()
 
     def get_refusal_counts(self) -> dict[str, int]:
         """Orders refused by the checks since this manager started, by deny code (e.g.
         ``{"max_order_quantity": 2, "execution_throttle": 1}``), for metrics and status."""
         with self._counts_lock:
             return dict(self._refusal_counts)
+
+    def _published_refusals(self) -> dict[str, int] | None:
+        """What the store's process registry publishes for this manager (its background
+        thread calls this): the counts, or ``None`` with no check and no refusal."""
+        counts = self.get_refusal_counts()
+        return counts if counts or self._check_plan.checks else None

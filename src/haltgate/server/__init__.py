@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from typing import Any
 
@@ -26,8 +27,16 @@ def build_service(
     ``clock`` runs the per-client token failure window; ``refusal_delay`` is how long a bad
     token waits for its 401 or 429."""
     from ..operator import operator_manager
+    from ..store.registry import live_refusals, read_registry
 
     manager = operator_manager(store, config)
+    # The service runs in its own process: the refusals are the live trading processes'
+    # (their registry entries), never this process's operator view's (always none).
+    processes = functools.partial(read_registry, store)
+
+    def refusals() -> dict[str, int]:
+        return live_refusals(processes())
+
     registry = None
     on_token_check = None
     if with_metrics:
@@ -39,7 +48,9 @@ def build_service(
             from ..metrics import HaltgateMetrics
 
             registry = CollectorRegistry()
-            on_token_check = HaltgateMetrics(manager, registry).observe_token_check
+            on_token_check = HaltgateMetrics(
+                manager, registry, processes=processes
+            ).observe_token_check
     return AdminService(
         manager,
         config=config,
@@ -48,6 +59,7 @@ def build_service(
         clock=clock,
         on_token_check=on_token_check,
         refusal_delay=refusal_delay,
+        refusals=refusals,
     )
 
 

@@ -139,8 +139,14 @@ class AdminService:
         authenticator: TokenAuthenticator | None = None,
         on_token_check: Callable[[Outcome], None] | None = None,
         refusal_delay: float = REFUSAL_DELAY,
+        refusals: Callable[[], dict[str, int]] | None = None,
     ) -> None:
         self.manager = manager
+        # Where the refusal counts come from: the service's own manager (a service embedded
+        # in the trading process), or the live processes' registry entries (`haltgate serve`).
+        self.refusal_counts: Callable[[], dict[str, int]] = (
+            refusals if refusals is not None else manager.get_refusal_counts
+        )
         self.store: Store = manager.store
         self.config = config
         self.operators = config.operators if config is not None else ()
@@ -218,10 +224,10 @@ class AdminService:
                 {**row, "since": row["since"].isoformat() if row["since"] else None} for row in rows
             ],
             "keyed": sorted(keyed),
-            # Orders refused by the pre-trade checks, by deny code, as counted by this
-            # service's manager: the trading process's own when the service is embedded in
-            # it; {} for `haltgate serve` (refusals are not in the store).
-            "refusals": self.manager.get_refusal_counts(),
+            # Orders refused by the pre-trade checks, by deny code: the trading process's
+            # own when the service is embedded in it; for `haltgate serve`, summed over the
+            # live processes' registry entries (each since it started).
+            "refusals": self.refusal_counts(),
             "time": datetime.now(UTC).isoformat(),
         }
 

@@ -83,7 +83,8 @@ ROUTES: tuple[RouteSpec, ...] = (
         "read",
         {
             200: "`trading_allowed`, `blocking`, `breakers` (name, type, state, reason, since, "
-            "operator), `keyed`, `refusals`, `time`",
+            "operator), `keyed`, `refusals` (by deny code: the embedding process's, or from "
+            "`haltgate serve` the sum over the live processes), `time`",
             400: _HOST,
             401: _READ_401,
             429: _READ_429,

@@ -16,16 +16,26 @@ code of its own; SQLite uses this), and for Redis one field per process in the h
     long after ``last_seen`` it still counts as live;
 ``breakers``
     name, type, parameters (as the config spells them: :mod:`haltgate.breakers.parameters`)
-    and the state this process saw at ``last_seen`` (with the reason when it blocks).
+    and the state this process saw at ``last_seen`` (with the reason when it blocks);
+``refusals``
+    ``{deny code: count}``: the orders this process's pre-trade checks refused since it
+    started (SPEC §10), summed over the managers that share this store object (each
+    registers its counts with :meth:`ProcessRegistration.add_refusal_source`). A process
+    that exits takes its counts away with its entry; a reader sums the live entries
+    (:func:`live_refusals`).
 
 The SQLite and Redis stores write the entry from their background thread
 (:meth:`ProcessRegistration.tick`): at once when a breaker is attached, detached or
 changes state (its own change or an adopted one), then every ``heartbeat_seconds``
-(default 1 s); never on a trading thread. A clean ``close()`` (or the store's exit hook)
-removes the entry; a killed process's entry is not live once ``ttl_seconds`` (default 5 s)
-passed since its last heartbeat, and any live process's heartbeat prunes entries not seen
-for :data:`PRUNE_AFTER_SECONDS`, keeping at most :data:`MAX_ENTRIES`. The in-memory store
-registers nothing: no other process can read it.
+(default 1 s); never on a trading thread. A refused order only marks the counts dirty
+(:meth:`ProcessRegistration.refused`: one attribute write, no wake-up, no I/O): they are
+written at the next heartbeat, or :data:`COUNTS_PUBLISH_SECONDS` after the previous write
+when the heartbeat is longer, so a storm of refusals costs at most one extra write a second.
+A clean ``close()`` (or the store's exit hook) removes the entry; a killed process's entry
+is not live once ``ttl_seconds`` (default 5 s) passed since its last heartbeat, and any
+live process's heartbeat prunes entries not seen for :data:`PRUNE_AFTER_SECONDS`, keeping
+at most :data:`MAX_ENTRIES`. The in-memory store registers nothing: no other process can
+read it.
 
 An operator's view (the CLI, the admin server) does not register
 (:meth:`ProcessRegistration.disable`): reading ``status`` never writes. The heartbeat is
@@ -46,7 +56,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInputError
@@ -57,6 +67,7 @@ if TYPE_CHECKING:
     from .base import Store
 
 __all__ = [
+    "COUNTS_PUBLISH_SECONDS",
     "DEFAULT_HEARTBEAT_SECONDS",
     "DEFAULT_TTL_SECONDS",
     "MAX_ENTRIES",
@@ -66,6 +77,7 @@ __all__ = [
     "ProcessRegistration",
     "entries_of",
     "live_breakers",
+    "live_refusals",
     "pruned",
     "read_registry",
     "valid_entries",
@@ -91,6 +103,14 @@ visible as not live for an hour)."""
 # A trip reason longer than this is cut in the registry (the stored record keeps it whole).
 _MAX_REASON = 500
 
+COUNTS_PUBLISH_SECONDS = 1.0
+"""A refusal is in the entry at most this long after the previous write (or at the next
+heartbeat, when that comes first)."""
+
+RefusalSource = Callable[[], dict[str, int] | None]
+"""What a manager registers: its refusal counts by deny code, or ``None`` when it has
+nothing to publish (no check and no refusal)."""
+
 MAX_ENTRIES = 256
 """At most this many entries are kept (live ones and the most recently seen first)."""
 
@@ -110,6 +130,8 @@ class ProcessEntry:
     breakers: tuple[dict[str, Any], ...]
     live: bool
     age: float
+    refusals: dict[str, int] = field(default_factory=dict)
+    """Orders its pre-trade checks refused since it started, by deny code."""
 
     def breaker_names(self) -> list[str]:
         """The names of this process's breakers."""
@@ -133,6 +155,7 @@ class ProcessEntry:
             "ttl_seconds": self.ttl,
             "live": self.live,
             "breakers": [dict(b) for b in self.breakers],
+            "refusals": dict(sorted(self.refusals.items())),
         }
 
 
@@ -141,6 +164,20 @@ def _number(value: Any) -> float | None:
         return None
     number = float(value)
     return number if math.isfinite(number) else None
+
+
+def _counts(value: Any) -> dict[str, int]:
+    """``{code: count}`` of a stored ``refusals`` value; anything malformed is left out."""
+    if not isinstance(value, dict):
+        return {}
+    return {
+        str(code): count
+        for code, count in value.items()
+        if isinstance(code, str)
+        and isinstance(count, int)
+        and not isinstance(count, bool)
+        and count > 0
+    }
 
 
 def entries_of(value: Any) -> dict[str, dict[str, Any]]:
@@ -196,6 +233,7 @@ def _entry(origin: str, raw: dict[str, Any], now: float) -> ProcessEntry:
         ),
         live=now - last_seen <= (DEFAULT_TTL_SECONDS if ttl is None else ttl),
         age=age,
+        refusals=_counts(raw.get("refusals")),
     )
 
 
@@ -218,6 +256,17 @@ def live_breakers(entries: list[ProcessEntry]) -> dict[str, str]:
                 if isinstance(name, str) and name:
                     found.setdefault(name, str(breaker.get("type") or "custom"))
     return found
+
+
+def live_refusals(entries: list[ProcessEntry]) -> dict[str, int]:
+    """The refusal counts by deny code summed over the live processes (each counts since it
+    started; a process no longer live is left out, so the sum can go down)."""
+    total: dict[str, int] = {}
+    for entry in entries:
+        if entry.live:
+            for code, count in entry.refusals.items():
+                total[code] = total.get(code, 0) + count
+    return dict(sorted(total.items()))
 
 
 def pruned(processes: dict[str, dict[str, Any]], now: float) -> dict[str, dict[str, Any]]:
@@ -281,6 +330,11 @@ class ProcessRegistration:
         self._started: float | None = None
         self._failing = False
         self._lock = threading.Lock()
+        # The managers' refusal counts, and whether a refusal was counted since the entry
+        # was last written.
+        self._refusal_sources: list[RefusalSource] = []
+        self._counts_dirty = False
+        self._last_write = -math.inf
 
     def configure(
         self, *, heartbeat_seconds: float | None = None, ttl_seconds: float | None = None
@@ -305,8 +359,40 @@ class ProcessRegistration:
     def disable(self) -> None:
         """This store serves an operator's view (CLI, admin server): register nothing,
         unless a trading process sharing this store object already registered it."""
-        if not self._listed_breakers():
+        if not self._listed_breakers() and self._refusals() is None:
             self._enabled = False
+
+    def add_refusal_source(self, source: RefusalSource) -> None:
+        """Publish ``source()`` (a manager's refusal counts by deny code, or ``None``: nothing
+        to publish) in this process's entry, summed with the other sources of this store
+        object. A process whose manager has checks registers even without breakers."""
+        self._refusal_sources.append(source)
+
+    def refused(self) -> None:
+        """A refusal was counted: publish the counts at the next heartbeat, or
+        :data:`COUNTS_PUBLISH_SECONDS` after the last write if that is sooner. A trading
+        thread calls this: one attribute write, no wake-up, no lock, no I/O."""
+        self._counts_dirty = True
+
+    def _refusals(self) -> dict[str, int] | None:
+        """The counts of every source summed, or ``None`` when none has any (a source that
+        raises is left out and logged)."""
+        total: dict[str, int] | None = None
+        for source in tuple(self._refusal_sources):
+            try:
+                counts = source()
+            except Exception as exc:  # a count never costs the process its heartbeat
+                logger.warning(
+                    "refusal_counts_failed", extra={"problem": f"{type(exc).__name__}: {exc}"}
+                )
+                continue
+            if counts is None:
+                continue
+            if total is None:
+                total = {}
+            for code, count in counts.items():
+                total[code] = total.get(code, 0) + count
+        return total
 
     @property
     def registered(self) -> bool:
@@ -332,14 +418,21 @@ class ProcessRegistration:
         if not self._enabled:
             return
         now = time.monotonic()
-        if not self._dirty and now < self._next_beat:
+        due = self._next_beat
+        if self._counts_dirty:
+            due = min(due, self._last_write + COUNTS_PUBLISH_SECONDS)
+        if not self._dirty and now < due:
             return
         self._dirty = False
+        # Cleared before the counts are read: a refusal counted meanwhile marks them again.
+        self._counts_dirty = False
         self._next_beat = now + self.heartbeat_seconds
+        self._last_write = now
         try:
             breakers = self._listed_breakers()
-            if breakers:
-                self._write(breakers)
+            refusals = self._refusals()
+            if breakers or refusals is not None:
+                self._write(breakers, refusals or {})
             elif self._registered:
                 self.withdraw()
         except Exception as exc:  # a heartbeat never takes the store's thread down
@@ -354,8 +447,14 @@ class ProcessRegistration:
             logger.info("process_heartbeat_recovered")
             self._failing = False
 
-    def entry(self, breakers: list[BaseCircuitBreaker], now: float) -> dict[str, Any]:
-        """The entry this process writes (at ``now`` on the store's clock)."""
+    def entry(
+        self,
+        breakers: list[BaseCircuitBreaker],
+        now: float,
+        refusals: dict[str, int] | None = None,
+    ) -> dict[str, Any]:
+        """The entry this process writes (at ``now`` on the store's clock), with the
+        refusal counts by deny code."""
         from ..breakers.parameters import parameters_of
 
         if self._started is None:
@@ -368,16 +467,17 @@ class ProcessRegistration:
             "heartbeat": self.heartbeat_seconds,
             "ttl": self.ttl_seconds,
             "breakers": [_described(b, parameters_of(b)) for b in breakers],
+            "refusals": dict(sorted((refusals or {}).items())),
         }
 
-    def _write(self, breakers: list[BaseCircuitBreaker]) -> None:
+    def _write(self, breakers: list[BaseCircuitBreaker], refusals: dict[str, int]) -> None:
         store = self._store
         origin = store.origin
         with self._lock:
             if not self._enabled:
                 return  # closed meanwhile: never re-register after the withdrawal
             now = store.store_time()
-            store.registry_write(origin, self.entry(breakers, now), now)
+            store.registry_write(origin, self.entry(breakers, now, refusals), now)
             self._registered = True
 
     def withdraw(self) -> None:
