@@ -10,6 +10,7 @@ from ..orders import Order
 from ..values import DECIMAL_CONTEXT, Number, to_positive
 from .base import OrderCheck, fmt
 from .context import OrderContext, OrderDecision
+from .exposure import OrderFacts
 
 __all__ = ["MaxGrossExposure"]
 
@@ -27,6 +28,7 @@ class MaxGrossExposure(OrderCheck):
 
     name = "max_gross_exposure"
     exempts_reducing = True
+    uses_facts = True
 
     def __init__(
         self,
@@ -47,15 +49,12 @@ class MaxGrossExposure(OrderCheck):
             else to_positive(max_fraction_of_equity, "max_fraction_of_equity")
         )
 
-    def _judge(
-        self, order: Order, context: OrderContext, now: datetime | None
+    def _judge_facts(
+        self, order: Order, context: OrderContext, now: datetime | None, facts: OrderFacts
     ) -> OrderDecision | None:
-        price = order.limit_price
-        if price is None:
-            price = context.reference_price
-        if price is None:
+        notional = facts.notional
+        if notional is None:
             return self.refuse(f"no price to value the order ({order.symbol})")
-        notional = _multiply(order.quantity, price)
         total = _add(context.gross_exposure, notional)
         limit = self.max_exposure
         fraction = self.max_fraction_of_equity

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from ..checks.base import OrderCheck
 from ..checks.context import ALLOWED, OrderContext, OrderDecision, checked_context
-from ..checks.exposure import reduces_position
+from ..checks.exposure import order_facts
 from ..checks.message_throttle import MESSAGE_KINDS
+from ..checks.windows import LocalKeyedWindow
 from ..errors import (
     InvalidInputError,
     InvalidTypeError,
@@ -41,6 +43,7 @@ class CheckPlan:
         "_judges",
         "checks",
         "exempting",
+        "facts",
         "judged",
         "message",
         "needs_order",
@@ -52,7 +55,14 @@ class CheckPlan:
     def __init__(self, checks: tuple[OrderCheck, ...]) -> None:
         self.checks = checks
         self.judged = tuple(c for c in checks if c.window is None)
-        self._judges = tuple((c.exempts_reducing, c._judge) for c in self.judged)
+        # Each judged check as (exempt when reducing, takes the facts, its verdict), bound
+        # once: a check that reads the order's facts gets them worked out once per order.
+        self._judges: tuple[tuple[bool, bool, Callable[..., OrderDecision | None]], ...] = tuple(
+            (c.exempts_reducing, True, c._judge_facts)
+            if c.judges_facts
+            else (c.exempts_reducing, False, c._judge)
+            for c in self.judged
+        )
         self.windowed = tuple(c for c in checks if c.window is not None)
         # What the all-or-none admission needs of each windowed check, bound once. A
         # check's window is fixed once it is in the manager (see OrderChecks.add_check).
@@ -60,9 +70,11 @@ class CheckPlan:
         for check in self.windowed:
             window, spec = check.bound_window, check.window
             assert window is not None and spec is not None
-            slots.append((window, spec.limit, check.window_key))
+            counters = window.counters if isinstance(window, LocalKeyedWindow) else None
+            slots.append((window, spec.limit, check.window_key, counters))
         self.slots: tuple[CheckSlot, ...] = tuple(slots)
         self.exempting = any(c.exempts_reducing for c in self.judged)
+        self.facts = self.exempting or any(c.judges_facts for c in self.judged)
         self.needs_order = any(c.needs_order for c in checks)
         self.needs_time = any(c.needs_time for c in self.judged)
         self.message: OrderCheck | None = next((c for c in checks if c.counts_messages), None)
@@ -72,12 +84,21 @@ class CheckPlan:
     ) -> OrderDecision | None:
         """The first refusal of a non-windowed check, in the order the checks were added
         (``None``: none refuses). The reducing rule is worked out once for every check
-        that exempts reducing orders."""
-        reducing = self.exempting and reduces_position(order, context)
-        for exempt, judge in self._judges:
+        that exempts reducing orders, and the order's facts (the position after it, its price
+        and notional) once for every check that reads them."""
+        if self.facts:
+            facts = order_facts(order, context)
+            reducing = facts.reducing
+        else:
+            facts = None
+            reducing = False
+        for exempt, takes_facts, judge in self._judges:
             if exempt and reducing:
                 continue
-            decision = judge(order, context, now)
+            if takes_facts:
+                decision = judge(order, context, now, facts)
+            else:
+                decision = judge(order, context, now)
             if decision is not None:
                 return decision
         return None
@@ -199,7 +220,9 @@ class OrderChecks(ManagerState):
         if plan.windowed:
             now_mono = self._monotonic()
             with self._checks_lock:
-                for check, (window, limit, key_of) in zip(plan.windowed, plan.slots, strict=True):
+                for check, (window, limit, key_of, _) in zip(
+                    plan.windowed, plan.slots, strict=True
+                ):
                     count = window.count(key_of(order), now_mono)
                     if count >= limit:
                         return check.window_refusal(order, count)
