@@ -48,6 +48,9 @@ class MaxGrossExposure(OrderCheck):
             if max_fraction_of_equity is None
             else to_positive(max_fraction_of_equity, "max_fraction_of_equity")
         )
+        self._fraction_at_least_one = (
+            self.max_fraction_of_equity is not None and self.max_fraction_of_equity >= 1
+        )
 
     def _judge_facts(
         self, order: Order, context: OrderContext, now: datetime | None, facts: OrderFacts
@@ -64,6 +67,10 @@ class MaxGrossExposure(OrderCheck):
             equity = context.equity
             if equity is None:
                 return self.refuse(f"no equity in the context to apply {fmt(fraction)} * equity")
+            # With a fraction of at least 1, a total within the equity is within
+            # fraction * equity (the total is > 0, so the equity is too): no product needed.
+            if self._fraction_at_least_one and total <= equity:
+                return None
             allowed = _multiply(fraction, equity)
             if total > allowed:
                 limit_text = f"{fmt(allowed)} = {fmt(fraction)} * equity {fmt(equity)}"

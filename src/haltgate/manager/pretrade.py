@@ -29,7 +29,7 @@ from ..errors import (
 from ..orders import Order
 from ..values import to_text
 from .state import ManagerState
-from .windows import CheckSlot
+from .windows import CheckSlot, slot_key
 
 __all__ = ["NO_CHECKS", "CheckPlan", "OrderChecks", "checked_order"]
 
@@ -71,7 +71,10 @@ class CheckPlan:
             window, spec = check.bound_window, check.window
             assert window is not None and spec is not None
             counters = window.counters if isinstance(window, LocalKeyedWindow) else None
-            slots.append((window, spec.limit, check.window_key, counters))
+            if check.needs_order:
+                slots.append((window, spec.limit, check.window_key, counters, None))
+            else:  # one key whatever the order (the message throttle): worked out once
+                slots.append((window, spec.limit, None, counters, check.window_key(None)))
         self.slots: tuple[CheckSlot, ...] = tuple(slots)
         self.exempting = any(c.exempts_reducing for c in self.judged)
         self.facts = self.exempting or any(c.judges_facts for c in self.judged)
@@ -220,10 +223,9 @@ class OrderChecks(ManagerState):
         if plan.windowed:
             now_mono = self._monotonic()
             with self._checks_lock:
-                for check, (window, limit, key_of, _) in zip(
-                    plan.windowed, plan.slots, strict=True
-                ):
-                    count = window.count(key_of(order), now_mono)
+                for check, slot in zip(plan.windowed, plan.slots, strict=True):
+                    window, limit = slot[0], slot[1]
+                    count = window.count(slot_key(slot, order), now_mono)
                     if count >= limit:
                         return check.window_refusal(order, count)
         return ALLOWED
