@@ -89,3 +89,28 @@ def test_notional_and_position_verdicts_match_judge(
     context = _context(position, None, Decimal(0))
     assert _same_as_judge(MaxOrderNotional(100_000), order, context)
     assert _same_as_judge(MaxPosition(1_500, max_notional=150_000), order, context)
+
+
+def test_a_subclass_overriding_judge_is_asked_through_its_override() -> None:
+    """The manager calls ``_judge_facts`` directly only when no subclass overrides
+    ``_judge``: a check of the user's own built on a built-in check keeps its rule."""
+    from datetime import datetime
+
+    from haltgate.checks import OrderDecision
+
+    class NoSundays(MaxOrderNotional):
+        def _judge(
+            self, order: Order, context: OrderContext, now: datetime | None
+        ) -> OrderDecision | None:
+            if order.symbol == "SUN":
+                return self.refuse("no SUN")
+            return super()._judge(order, context, now)
+
+    mgr, clock = manager(NoSundays(1_000))
+    context = OrderContext(reference_price=100, price_time=clock.now())
+    assert mgr.admit_order(order=Order.make("SUN", 1), context=context) == [
+        "max_order_notional: no SUN"
+    ]
+    refused = mgr.admit_order(order=Order.make("SPY", 11), context=context)
+    assert refused and refused[0].startswith("max_order_notional: 1100 > 1000")
+    assert mgr.admit_order(order=Order.make("SPY", 10), context=context) == []

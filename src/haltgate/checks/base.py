@@ -10,8 +10,8 @@ A check is one file over :class:`OrderCheck`; the manager asks them all
 * ``needs_order`` / ``needs_time``: whether it judges the order's fields / the wall time;
 * ``uses_facts``: it reads the values derived from the order and its context
   (:class:`~haltgate.checks.exposure.OrderFacts`: the position after the order, the price,
-  the notional) and implements :meth:`_judge_facts`; the manager works them out once per
-  order and passes them to every such check;
+  the notional) in :meth:`_judge_facts`; the manager works them out once per order and
+  passes them to every check;
 * ``window`` (a :class:`WindowSpec`) when it counts admitted orders in a sliding window
   (duplicates, message and execution throttles). Such a check has no verdict of its own in
   :meth:`judge`: its window joins the manager's all-or-none admission with the order-rate
@@ -95,7 +95,7 @@ class OrderCheck:
     needs_order: ClassVar[bool] = True
     #: It judges the wall time (``now`` is passed only to checks that need it).
     needs_time: ClassVar[bool] = False
-    #: It reads :class:`~haltgate.checks.exposure.OrderFacts` (implements :meth:`_judge_facts`).
+    #: Its :meth:`_judge_facts` reads :class:`~haltgate.checks.exposure.OrderFacts`.
     uses_facts: ClassVar[bool] = False
     #: It also counts the modifies and cancels of ``manager.record_message``.
     counts_messages: ClassVar[bool] = False
@@ -120,24 +120,28 @@ class OrderCheck:
     def _judge(
         self, order: Order, context: OrderContext, now: datetime | None
     ) -> OrderDecision | None:
-        """The verdict of a non-reducing order; subclasses override (pure). A check with
-        :attr:`uses_facts` is judged by :meth:`_judge_facts` on the order's facts."""
-        if self.uses_facts:
-            return self._judge_facts(order, context, now, order_facts(order, context))
-        return None
+        """The verdict of a non-reducing order (pure). A check of its own overrides this;
+        the built-in checks implement :meth:`_judge_facts` instead."""
+        facts = order_facts(order, context) if self.uses_facts else None
+        return self._judge_facts(order, context, now, facts)
 
     def _judge_facts(
-        self, order: Order, context: OrderContext, now: datetime | None, facts: OrderFacts
+        self,
+        order: Order,
+        context: OrderContext,
+        now: datetime | None,
+        facts: OrderFacts | None,
     ) -> OrderDecision | None:
         """:meth:`_judge` given ``facts`` (:func:`~haltgate.checks.exposure.order_facts` of
-        the order and context), for a check with :attr:`uses_facts` (pure)."""
+        the order and context; never ``None`` for a check with :attr:`uses_facts`), which
+        the manager works out once per order for every check (pure)."""
         return None
 
     @property
     def judges_facts(self) -> bool:
-        """The manager may call :meth:`_judge_facts` with the order's facts instead of
-        :meth:`_judge` (the check uses them and no subclass overrides :meth:`_judge`)."""
-        return self.uses_facts and type(self)._judge is OrderCheck._judge
+        """The manager may call :meth:`_judge_facts` instead of :meth:`_judge` (no subclass
+        overrides :meth:`_judge`)."""
+        return type(self)._judge is OrderCheck._judge
 
     def refuse(self, reason: str, code: str | None = None) -> OrderDecision:
         """A refusal by this check (``code`` defaults to the check's name)."""

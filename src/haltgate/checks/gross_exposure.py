@@ -53,8 +53,13 @@ class MaxGrossExposure(OrderCheck):
         )
 
     def _judge_facts(
-        self, order: Order, context: OrderContext, now: datetime | None, facts: OrderFacts
+        self,
+        order: Order,
+        context: OrderContext,
+        now: datetime | None,
+        facts: OrderFacts | None,
     ) -> OrderDecision | None:
+        assert facts is not None  # uses_facts: the manager always passes them
         notional = facts.notional
         if notional is None:
             return self.refuse(f"no price to value the order ({order.symbol})")

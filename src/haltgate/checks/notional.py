@@ -29,8 +29,13 @@ class MaxOrderNotional(OrderCheck):
         self.per_symbol = per_symbol_limits(per_symbol)
 
     def _judge_facts(
-        self, order: Order, context: OrderContext, now: datetime | None, facts: OrderFacts
+        self,
+        order: Order,
+        context: OrderContext,
+        now: datetime | None,
+        facts: OrderFacts | None,
     ) -> OrderDecision | None:
+        assert facts is not None  # uses_facts: the manager always passes them
         notional, price = facts.notional, facts.price
         if notional is None or price is None:  # both or neither
             return self.refuse(f"no price to value the order ({order.symbol})")

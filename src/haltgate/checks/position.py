@@ -80,8 +80,13 @@ class MaxPosition(OrderCheck):
         self._default = (self.max_quantity, self.max_notional)
 
     def _judge_facts(
-        self, order: Order, context: OrderContext, now: datetime | None, facts: OrderFacts
+        self,
+        order: Order,
+        context: OrderContext,
+        now: datetime | None,
+        facts: OrderFacts | None,
     ) -> OrderDecision | None:
+        assert facts is not None  # uses_facts: the manager always passes them
         per_symbol = self.per_symbol
         max_quantity, max_notional = (
             per_symbol.get(order.symbol, self._default) if per_symbol else self._default

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..checks.base import OrderCheck
 from ..checks.context import ALLOWED, OrderContext, OrderDecision, checked_context
-from ..checks.exposure import order_facts
+from ..checks.exposure import OrderFacts, order_facts
 from ..checks.message_throttle import MESSAGE_KINDS
 from ..checks.windows import LocalKeyedWindow
 from ..errors import (
@@ -41,6 +41,7 @@ class CheckPlan:
 
     __slots__ = (
         "_judges",
+        "_reducing_judges",
         "checks",
         "exempting",
         "facts",
@@ -55,14 +56,11 @@ class CheckPlan:
     def __init__(self, checks: tuple[OrderCheck, ...]) -> None:
         self.checks = checks
         self.judged = tuple(c for c in checks if c.window is None)
-        # Each judged check as (exempt when reducing, takes the facts, its verdict), bound
-        # once: a check that reads the order's facts gets them worked out once per order.
-        self._judges: tuple[tuple[bool, bool, Callable[..., OrderDecision | None]], ...] = tuple(
-            (c.exempts_reducing, True, c._judge_facts)
-            if c.judges_facts
-            else (c.exempts_reducing, False, c._judge)
-            for c in self.judged
-        )
+        # Each judged check's verdict, bound once, all called alike with the order's facts
+        # (worked out once per order); the checks asked of a reducing order: those that do
+        # not exempt it.
+        self._judges = tuple(_verdict(c) for c in self.judged)
+        self._reducing_judges = tuple(_verdict(c) for c in self.judged if not c.exempts_reducing)
         self.windowed = tuple(c for c in checks if c.window is not None)
         # What the all-or-none admission needs of each windowed check, bound once. A
         # check's window is fixed once it is in the manager (see OrderChecks.add_check).
@@ -77,7 +75,7 @@ class CheckPlan:
                 slots.append((window, spec.limit, None, counters, check.window_key(None)))
         self.slots: tuple[CheckSlot, ...] = tuple(slots)
         self.exempting = any(c.exempts_reducing for c in self.judged)
-        self.facts = self.exempting or any(c.judges_facts for c in self.judged)
+        self.facts = self.exempting or any(c.uses_facts for c in self.judged)
         self.needs_order = any(c.needs_order for c in checks)
         self.needs_time = any(c.needs_time for c in self.judged)
         self.message: OrderCheck | None = next((c for c in checks if c.counts_messages), None)
@@ -89,22 +87,37 @@ class CheckPlan:
         (``None``: none refuses). The reducing rule is worked out once for every check
         that exempts reducing orders, and the order's facts (the position after it, its price
         and notional) once for every check that reads them."""
+        facts: OrderFacts | None = None
+        judges = self._judges
         if self.facts:
             facts = order_facts(order, context)
-            reducing = facts.reducing
-        else:
-            facts = None
-            reducing = False
-        for exempt, takes_facts, judge in self._judges:
-            if exempt and reducing:
-                continue
-            if takes_facts:
-                decision = judge(order, context, now, facts)
-            else:
-                decision = judge(order, context, now)
+            if facts.reducing:
+                judges = self._reducing_judges
+        for judge in judges:
+            decision = judge(order, context, now, facts)
             if decision is not None:
                 return decision
         return None
+
+
+_Verdict = Callable[
+    [Order, OrderContext, "datetime | None", "OrderFacts | None"], "OrderDecision | None"
+]
+
+
+def _verdict(check: OrderCheck) -> _Verdict:
+    """How the plan asks ``check``: its ``_judge_facts``, or, when a subclass overrides
+    ``_judge`` (a check of the user's own), that."""
+    if check.judges_facts:
+        return check._judge_facts
+    judge = check._judge
+
+    def verdict(
+        order: Order, context: OrderContext, now: datetime | None, facts: OrderFacts | None
+    ) -> OrderDecision | None:
+        return judge(order, context, now)
+
+    return verdict
 
 
 NO_CHECKS = CheckPlan(())
