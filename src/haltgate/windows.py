@@ -101,22 +101,33 @@ class SlidingWindowCounter:
     def try_add(self, now: float, limit: int) -> bool:
         """Record one event only if fewer than ``limit`` are counted; atomic under the caller's
         lock."""
+        return self.reserve_at(round(now * 1_000_000), limit)  # _micros, inlined
+
+    def reserve_at(self, at: int, limit: int) -> bool:
+        """:meth:`try_add` at ``at`` whole microseconds (``round(now * 1_000_000)``), for a
+        caller that converted ``now`` once for several windows (the manager's admission)."""
         # One conversion and one expiry for both the check and the record (count() then
         # add() at the same instant did each twice; the result is the same).
-        at = round(now * 1_000_000)
-        # _expire inlined: this runs for every admitted order in every window.
+        # _expire inlined: this runs for every admitted order in every window. An entry
+        # at t has expired when t + window <= at, i.e. t <= at - window (whole numbers:
+        # the same test, one subtraction per call instead of an addition per entry).
         entries = self._entries
-        window = self._window
-        while entries and entries[0][0] + window <= at:
-            self._count -= entries.popleft()[1]
-        if self._count >= limit:
+        count = self._count
+        if entries:
+            horizon = at - self._window
+            while entries[0][0] <= horizon:
+                count -= entries.popleft()[1]
+                if not entries:
+                    break
+            self._count = count
+        if count >= limit:
             return False
         if entries and (entries[-1][0] == at or self.compact_above is not None):
             self._append(at, 1, None)  # may merge with the last entry
         else:
             # What _append does when nothing can merge (inlined for the same reason).
             entries.append([at, 1, None])
-            self._count += 1
+            self._count = count + 1
         return True
 
     def remove_latest(self, at: float) -> bool:

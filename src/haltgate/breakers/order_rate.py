@@ -69,7 +69,8 @@ class LocalRateWindow:
 
     def reserve(self, limit: int) -> object | None:
         now = self._clock.monotonic()
-        return now if self._counter.try_add(now, limit) else None
+        # try_add's conversion inlined (one call less on the order hot path).
+        return now if self._counter.reserve_at(round(now * 1_000_000), limit) else None
 
     def cancel(self, token: object) -> None:
         if isinstance(token, float):

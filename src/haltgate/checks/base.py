@@ -8,6 +8,10 @@ A check is one file over :class:`OrderCheck`; the manager asks them all
   (:func:`~haltgate.checks.exposure.reduces_position` is the one rule; the manager works it
   out once per order for every such check);
 * ``needs_order`` / ``needs_time``: whether it judges the order's fields / the wall time;
+* ``uses_facts``: it reads the values derived from the order and its context
+  (:class:`~haltgate.checks.exposure.OrderFacts`: the position after the order, the price,
+  the notional) in :meth:`_judge_facts`; the manager works them out once per order and
+  passes them to every check;
 * ``window`` (a :class:`WindowSpec`) when it counts admitted orders in a sliding window
   (duplicates, message and execution throttles). Such a check has no verdict of its own in
   :meth:`judge`: its window joins the manager's all-or-none admission with the order-rate
@@ -31,7 +35,7 @@ from ..errors import InvalidInputError, InvalidTypeError
 from ..orders import Order
 from ..values import DECIMAL_CONTEXT, to_count, to_positive, to_seconds, to_text
 from .context import OrderContext, OrderDecision
-from .exposure import reduces_position
+from .exposure import OrderFacts, order_facts, reduces_position
 
 if TYPE_CHECKING:
     from ..breakers.base import BaseCircuitBreaker
@@ -91,6 +95,8 @@ class OrderCheck:
     needs_order: ClassVar[bool] = True
     #: It judges the wall time (``now`` is passed only to checks that need it).
     needs_time: ClassVar[bool] = False
+    #: Its :meth:`_judge_facts` reads :class:`~haltgate.checks.exposure.OrderFacts`.
+    uses_facts: ClassVar[bool] = False
     #: It also counts the modifies and cancels of ``manager.record_message``.
     counts_messages: ClassVar[bool] = False
     #: Its sliding window, for a check that counts admitted orders (or messages).
@@ -114,8 +120,28 @@ class OrderCheck:
     def _judge(
         self, order: Order, context: OrderContext, now: datetime | None
     ) -> OrderDecision | None:
-        """The verdict of a non-reducing order; subclasses override (pure)."""
+        """The verdict of a non-reducing order (pure). A check of its own overrides this;
+        the built-in checks implement :meth:`_judge_facts` instead."""
+        facts = order_facts(order, context) if self.uses_facts else None
+        return self._judge_facts(order, context, now, facts)
+
+    def _judge_facts(
+        self,
+        order: Order,
+        context: OrderContext,
+        now: datetime | None,
+        facts: OrderFacts | None,
+    ) -> OrderDecision | None:
+        """:meth:`_judge` given ``facts`` (:func:`~haltgate.checks.exposure.order_facts` of
+        the order and context; never ``None`` for a check with :attr:`uses_facts`), which
+        the manager works out once per order for every check (pure)."""
         return None
+
+    @property
+    def judges_facts(self) -> bool:
+        """The manager may call :meth:`_judge_facts` instead of :meth:`_judge` (no subclass
+        overrides :meth:`_judge`)."""
+        return type(self)._judge is OrderCheck._judge
 
     def refuse(self, reason: str, code: str | None = None) -> OrderDecision:
         """A refusal by this check (``code`` defaults to the check's name)."""

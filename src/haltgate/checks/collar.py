@@ -10,10 +10,12 @@ from ..orders import Order, OrderSide
 from ..values import DECIMAL_CONTEXT, Number, to_fraction, to_seconds
 from .base import OrderCheck, fmt
 from .context import OrderContext, OrderDecision
+from .exposure import OrderFacts
 
 __all__ = ["PriceCollar"]
 
 _ONE = Decimal(1)
+_BUY = OrderSide.BUY
 _multiply = DECIMAL_CONTEXT.multiply
 
 
@@ -38,17 +40,20 @@ class PriceCollar(OrderCheck):
         self._up = DECIMAL_CONTEXT.add(_ONE, self.max_deviation)
         self._down = DECIMAL_CONTEXT.subtract(_ONE, self.max_deviation)
 
-    def _judge(
-        self, order: Order, context: OrderContext, now: datetime | None
+    def _judge_facts(
+        self,
+        order: Order,
+        context: OrderContext,
+        now: datetime | None,
+        facts: OrderFacts | None,
     ) -> OrderDecision | None:
         reference = context.reference_price
-        symbol = order.symbol
         if reference is None:
-            return self.refuse(f"no reference price ({symbol})", "stale_reference_price")
+            return self.refuse(f"no reference price ({order.symbol})", "stale_reference_price")
         when = context.price_time
         if when is None:
             return self.refuse(
-                f"reference price {fmt(reference)} has no time ({symbol})",
+                f"reference price {fmt(reference)} has no time ({order.symbol})",
                 "stale_reference_price",
             )
         if now is None:  # judged outside a manager: the system's wall time
@@ -57,7 +62,7 @@ class PriceCollar(OrderCheck):
         if age > self._max_age:
             return self.refuse(
                 f"reference price is {age.total_seconds():g}s old > "
-                f"{self.max_price_age_seconds:g}s ({symbol})",
+                f"{self.max_price_age_seconds:g}s ({order.symbol})",
                 "stale_reference_price",
             )
         if age < self._max_ahead:
@@ -65,25 +70,25 @@ class PriceCollar(OrderCheck):
             # the clocks is wrong (a wall clock stepped back), so its age is unknown.
             return self.refuse(
                 f"reference price time is {-age.total_seconds():g}s ahead of the clock > "
-                f"{self.max_price_age_seconds:g}s ({symbol})",
+                f"{self.max_price_age_seconds:g}s ({order.symbol})",
                 "stale_reference_price",
             )
         limit = order.limit_price
         if limit is None:
             return None
-        if order.side is OrderSide.BUY:
+        if order.side is _BUY:
             bound = _multiply(reference, self._up)
             if limit > bound:
                 return self.refuse(
                     f"BUY limit {fmt(limit)} > {fmt(bound)} = reference {fmt(reference)} "
-                    f"* (1 + {fmt(self.max_deviation)}) ({symbol})"
+                    f"* (1 + {fmt(self.max_deviation)}) ({order.symbol})"
                 )
         else:
             bound = _multiply(reference, self._down)
             if limit < bound:
                 return self.refuse(
                     f"SELL limit {fmt(limit)} < {fmt(bound)} = reference {fmt(reference)} "
-                    f"* (1 - {fmt(self.max_deviation)}) ({symbol})"
+                    f"* (1 - {fmt(self.max_deviation)}) ({order.symbol})"
                 )
         return None
 

@@ -10,6 +10,7 @@ from ..orders import Order
 from ..values import DECIMAL_CONTEXT, Number, to_positive
 from .base import OrderCheck, fmt
 from .context import OrderContext, OrderDecision
+from .exposure import OrderFacts
 
 __all__ = ["MaxGrossExposure"]
 
@@ -27,6 +28,7 @@ class MaxGrossExposure(OrderCheck):
 
     name = "max_gross_exposure"
     exempts_reducing = True
+    uses_facts = True
 
     def __init__(
         self,
@@ -46,16 +48,21 @@ class MaxGrossExposure(OrderCheck):
             if max_fraction_of_equity is None
             else to_positive(max_fraction_of_equity, "max_fraction_of_equity")
         )
+        self._fraction_at_least_one = (
+            self.max_fraction_of_equity is not None and self.max_fraction_of_equity >= 1
+        )
 
-    def _judge(
-        self, order: Order, context: OrderContext, now: datetime | None
+    def _judge_facts(
+        self,
+        order: Order,
+        context: OrderContext,
+        now: datetime | None,
+        facts: OrderFacts | None,
     ) -> OrderDecision | None:
-        price = order.limit_price
-        if price is None:
-            price = context.reference_price
-        if price is None:
+        assert facts is not None  # uses_facts: the manager always passes them
+        notional = facts.notional
+        if notional is None:
             return self.refuse(f"no price to value the order ({order.symbol})")
-        notional = _multiply(order.quantity, price)
         total = _add(context.gross_exposure, notional)
         limit = self.max_exposure
         fraction = self.max_fraction_of_equity
@@ -65,6 +72,10 @@ class MaxGrossExposure(OrderCheck):
             equity = context.equity
             if equity is None:
                 return self.refuse(f"no equity in the context to apply {fmt(fraction)} * equity")
+            # With a fraction of at least 1, a total within the equity is within
+            # fraction * equity (the total is > 0, so the equity is too): no product needed.
+            if self._fraction_at_least_one and total <= equity:
+                return None
             allowed = _multiply(fraction, equity)
             if total > allowed:
                 limit_text = f"{fmt(allowed)} = {fmt(fraction)} * equity {fmt(equity)}"

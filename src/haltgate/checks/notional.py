@@ -6,13 +6,12 @@ from datetime import datetime
 from typing import Any
 
 from ..orders import Order
-from ..values import DECIMAL_CONTEXT, Number, to_positive
+from ..values import Number, to_positive
 from .base import OrderCheck, fmt, per_symbol_limits
 from .context import OrderContext, OrderDecision
+from .exposure import OrderFacts
 
 __all__ = ["MaxOrderNotional"]
-
-_multiply = DECIMAL_CONTEXT.multiply
 
 
 class MaxOrderNotional(OrderCheck):
@@ -23,20 +22,23 @@ class MaxOrderNotional(OrderCheck):
 
     name = "max_order_notional"
     exempts_reducing = True
+    uses_facts = True
 
     def __init__(self, max_notional: Number, *, per_symbol: Any = None) -> None:
         self.max_notional = to_positive(max_notional, "max_notional")
         self.per_symbol = per_symbol_limits(per_symbol)
 
-    def _judge(
-        self, order: Order, context: OrderContext, now: datetime | None
+    def _judge_facts(
+        self,
+        order: Order,
+        context: OrderContext,
+        now: datetime | None,
+        facts: OrderFacts | None,
     ) -> OrderDecision | None:
-        price = order.limit_price
-        if price is None:
-            price = context.reference_price
-        if price is None:
+        assert facts is not None  # uses_facts: the manager always passes them
+        notional, price = facts.notional, facts.price
+        if notional is None or price is None:  # both or neither
             return self.refuse(f"no price to value the order ({order.symbol})")
-        notional = _multiply(order.quantity, price)
         per_symbol = self.per_symbol
         limit = per_symbol.get(order.symbol, self.max_notional) if per_symbol else self.max_notional
         if notional > limit:

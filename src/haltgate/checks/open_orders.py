@@ -9,6 +9,7 @@ from ..orders import Order
 from ..values import to_count
 from .base import OrderCheck
 from .context import OrderContext, OrderDecision
+from .exposure import OrderFacts
 
 __all__ = ["MaxOpenOrders"]
 
@@ -25,8 +26,12 @@ class MaxOpenOrders(OrderCheck):
     def __init__(self, max_open: int) -> None:
         self.max_open = to_count(max_open, "max_open")
 
-    def _judge(
-        self, order: Order, context: OrderContext, now: datetime | None
+    def _judge_facts(
+        self,
+        order: Order,
+        context: OrderContext,
+        now: datetime | None,
+        facts: OrderFacts | None,
     ) -> OrderDecision | None:
         working = context.open_orders
         count = len(working)

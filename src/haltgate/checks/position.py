@@ -12,7 +12,7 @@ from ..orders import Order
 from ..values import DECIMAL_CONTEXT, Number, to_positive
 from .base import OrderCheck, fmt, per_symbol_limits
 from .context import OrderContext, OrderDecision
-from .exposure import order_price, position_after
+from .exposure import OrderFacts
 
 __all__ = ["MaxPosition"]
 
@@ -50,6 +50,7 @@ class MaxPosition(OrderCheck):
 
     name = "max_position"
     exempts_reducing = True
+    uses_facts = True
 
     def __init__(
         self,
@@ -78,14 +79,19 @@ class MaxPosition(OrderCheck):
         }
         self._default = (self.max_quantity, self.max_notional)
 
-    def _judge(
-        self, order: Order, context: OrderContext, now: datetime | None
+    def _judge_facts(
+        self,
+        order: Order,
+        context: OrderContext,
+        now: datetime | None,
+        facts: OrderFacts | None,
     ) -> OrderDecision | None:
+        assert facts is not None  # uses_facts: the manager always passes them
         per_symbol = self.per_symbol
         max_quantity, max_notional = (
             per_symbol.get(order.symbol, self._default) if per_symbol else self._default
         )
-        after = position_after(order, context)
+        after = facts.after
         size = after.copy_abs()
         if max_quantity is not None and size > max_quantity:
             return self.refuse(
@@ -93,7 +99,7 @@ class MaxPosition(OrderCheck):
                 f"({order.symbol} position {fmt(context.position)} -> {fmt(after)})"
             )
         if max_notional is not None:
-            price = order_price(order, context)
+            price = facts.price
             if price is None:
                 return self.refuse(f"no price to value the position ({order.symbol})")
             value = _multiply(size, price)

@@ -9,6 +9,7 @@ from ..orders import Order
 from ..values import Number, to_positive
 from .base import OrderCheck, fmt, per_symbol_limits
 from .context import OrderContext, OrderDecision
+from .exposure import OrderFacts
 
 __all__ = ["MaxOrderQuantity"]
 
@@ -25,8 +26,12 @@ class MaxOrderQuantity(OrderCheck):
         self.max_quantity = to_positive(max_quantity, "max_quantity")
         self.per_symbol = per_symbol_limits(per_symbol)
 
-    def _judge(
-        self, order: Order, context: OrderContext, now: datetime | None
+    def _judge_facts(
+        self,
+        order: Order,
+        context: OrderContext,
+        now: datetime | None,
+        facts: OrderFacts | None,
     ) -> OrderDecision | None:
         per_symbol = self.per_symbol
         limit = per_symbol.get(order.symbol, self.max_quantity) if per_symbol else self.max_quantity

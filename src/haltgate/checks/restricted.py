@@ -11,6 +11,7 @@ from ..orders import Order
 from ..values import to_text
 from .base import OrderCheck
 from .context import OrderContext, OrderDecision
+from .exposure import OrderFacts
 
 __all__ = ["RestrictedSymbols"]
 
@@ -27,8 +28,12 @@ class RestrictedSymbols(OrderCheck):
             raise InvalidTypeError("symbols", symbols, "must be a collection of symbols")
         self.symbols = frozenset(to_text(s, "symbols") for s in symbols)
 
-    def _judge(
-        self, order: Order, context: OrderContext, now: datetime | None
+    def _judge_facts(
+        self,
+        order: Order,
+        context: OrderContext,
+        now: datetime | None,
+        facts: OrderFacts | None,
     ) -> OrderDecision | None:
         if order.symbol in self.symbols:
             return self.refuse(f"{order.symbol} is on the restricted list")

@@ -12,7 +12,7 @@ window of its own that counts in the same atomic script as the order-rate window
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 from typing import Protocol
 
 from ..windows import SlidingWindowCounter
@@ -84,6 +84,14 @@ class LocalKeyedWindow:
         if counter is None:
             counter = self._counter(key, now)
         return counter.try_add(now, limit)
+
+    @property
+    def counters(self) -> Mapping[Hashable, SlidingWindowCounter]:
+        """The counter of each key, read-only: the manager's admission reserves in a key's
+        existing counter directly (``counters[key].reserve_at(at, limit)`` is what
+        :meth:`reserve` does for a key already held, with ``now`` converted once per
+        order for every window) and calls :meth:`reserve` for a new key."""
+        return self._counters
 
     def cancel(self, key: Hashable, now: float) -> None:
         counter = self._counters.get(key)

@@ -17,8 +17,9 @@ from typing import Any
 
 from ..checks.base import OrderCheck
 from ..checks.context import ALLOWED, OrderContext, OrderDecision, checked_context
-from ..checks.exposure import reduces_position
+from ..checks.exposure import OrderFacts, order_facts
 from ..checks.message_throttle import MESSAGE_KINDS
+from ..checks.windows import LocalKeyedWindow
 from ..errors import (
     InvalidInputError,
     InvalidTypeError,
@@ -28,7 +29,7 @@ from ..errors import (
 from ..orders import Order
 from ..values import to_text
 from .state import ManagerState
-from .windows import CheckSlot
+from .windows import CheckSlot, slot_key
 
 __all__ = ["NO_CHECKS", "CheckPlan", "OrderChecks", "checked_order"]
 
@@ -40,8 +41,10 @@ class CheckPlan:
 
     __slots__ = (
         "_judges",
+        "_reducing_judges",
         "checks",
         "exempting",
+        "facts",
         "judged",
         "message",
         "needs_order",
@@ -53,7 +56,11 @@ class CheckPlan:
     def __init__(self, checks: tuple[OrderCheck, ...]) -> None:
         self.checks = checks
         self.judged = tuple(c for c in checks if c.window is None)
-        self._judges = tuple((c.exempts_reducing, c._judge) for c in self.judged)
+        # Each judged check's verdict, bound once, all called alike with the order's facts
+        # (worked out once per order); the checks asked of a reducing order: those that do
+        # not exempt it.
+        self._judges = tuple(_verdict(c) for c in self.judged)
+        self._reducing_judges = tuple(_verdict(c) for c in self.judged if not c.exempts_reducing)
         self.windowed = tuple(c for c in checks if c.window is not None)
         # What the all-or-none admission needs of each windowed check, bound once. A
         # check's window is fixed once it is in the manager (see OrderChecks.add_check).
@@ -61,9 +68,14 @@ class CheckPlan:
         for check in self.windowed:
             window, spec = check.bound_window, check.window
             assert window is not None and spec is not None
-            slots.append((window, spec.limit, check.window_key))
+            counters = window.counters if isinstance(window, LocalKeyedWindow) else None
+            if check.needs_order:
+                slots.append((window, spec.limit, check.window_key, counters, None))
+            else:  # one key whatever the order (the message throttle): worked out once
+                slots.append((window, spec.limit, None, counters, check.window_key(None)))
         self.slots: tuple[CheckSlot, ...] = tuple(slots)
         self.exempting = any(c.exempts_reducing for c in self.judged)
+        self.facts = self.exempting or any(c.uses_facts for c in self.judged)
         self.needs_order = any(c.needs_order for c in checks)
         self.needs_time = any(c.needs_time for c in self.judged)
         self.message: OrderCheck | None = next((c for c in checks if c.counts_messages), None)
@@ -73,15 +85,39 @@ class CheckPlan:
     ) -> OrderDecision | None:
         """The first refusal of a non-windowed check, in the order the checks were added
         (``None``: none refuses). The reducing rule is worked out once for every check
-        that exempts reducing orders."""
-        reducing = self.exempting and reduces_position(order, context)
-        for exempt, judge in self._judges:
-            if exempt and reducing:
-                continue
-            decision = judge(order, context, now)
+        that exempts reducing orders, and the order's facts (the position after it, its price
+        and notional) once for every check that reads them."""
+        facts: OrderFacts | None = None
+        judges = self._judges
+        if self.facts:
+            facts = order_facts(order, context)
+            if facts.reducing:
+                judges = self._reducing_judges
+        for judge in judges:
+            decision = judge(order, context, now, facts)
             if decision is not None:
                 return decision
         return None
+
+
+_Verdict = Callable[
+    [Order, OrderContext, "datetime | None", "OrderFacts | None"], "OrderDecision | None"
+]
+
+
+def _verdict(check: OrderCheck) -> _Verdict:
+    """How the plan asks ``check``: its ``_judge_facts``, or, when a subclass overrides
+    ``_judge`` (a check of the user's own), that."""
+    if check.judges_facts:
+        return check._judge_facts
+    judge = check._judge
+
+    def verdict(
+        order: Order, context: OrderContext, now: datetime | None, facts: OrderFacts | None
+    ) -> OrderDecision | None:
+        return judge(order, context, now)
+
+    return verdict
 
 
 NO_CHECKS = CheckPlan(())
@@ -204,8 +240,9 @@ class OrderChecks(ManagerState):
         if plan.windowed:
             now_mono = self._monotonic()
             with self._checks_lock:
-                for check, (window, limit, key_of) in zip(plan.windowed, plan.slots, strict=True):
-                    count = window.count(key_of(order), now_mono)
+                for check, slot in zip(plan.windowed, plan.slots, strict=True):
+                    window, limit = slot[0], slot[1]
+                    count = window.count(slot_key(slot, order), now_mono)
                     if count >= limit:
                         return check.window_refusal(order, count)
         return ALLOWED

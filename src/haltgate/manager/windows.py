@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Protocol
 
 from ..breakers.order_rate import OrderRateCircuitBreaker
@@ -18,14 +18,38 @@ from ..checks.windows import KeyedWindow
 from ..errors import StoreUnavailableError
 from ..events import BreakerEvent
 from ..orders import Order
+from ..windows import SlidingWindowCounter
 
-__all__ = ["CheckSlot", "RefusalLog", "SharedWindows", "WindowsRefusal", "admit_to_windows"]
+__all__ = [
+    "CheckSlot",
+    "RefusalLog",
+    "SharedWindows",
+    "WindowsRefusal",
+    "admit_to_windows",
+    "slot_key",
+]
 
 logger = logging.getLogger("haltgate.manager")
 
 
-CheckSlot = tuple[KeyedWindow, int, Callable[[Order | None], Hashable]]
-"""A windowed check as the admission uses it: its window, its limit, its key function."""
+CheckSlot = tuple[
+    KeyedWindow,
+    int,
+    "Callable[[Order | None], Hashable] | None",
+    "Mapping[Hashable, SlidingWindowCounter] | None",
+    Hashable,
+]
+"""A windowed check as the admission uses it: its window, its limit, its key function
+(``None`` when the key does not depend on the order: then the last item is the key), and,
+for a window in this process's memory (:class:`~haltgate.checks.windows.LocalKeyedWindow`),
+its counters by key (``None`` for any other window)."""
+
+
+def slot_key(slot: CheckSlot, order: Order | None) -> Hashable:
+    """The key ``order`` counts under in the window of ``slot``."""
+    key_of = slot[2]
+    return slot[4] if key_of is None else key_of(order)
+
 
 WindowsRefusal = tuple[OrderRateCircuitBreaker | None, int, int]
 """What :func:`admit_to_windows` says: the refusing rate breaker (or ``None``), the index of
@@ -92,17 +116,35 @@ def admit_to_windows(
     if checks_lock is not None:
         checks_lock.acquire()
     taken = 0
+    at = round(now * 1_000_000)  # the windows' whole microseconds, converted once
     try:
-        for window, limit, key_of in checks:
-            key = key_of(order)
-            if not window.reserve(key, now, limit):
+        for window, limit, key_of, counters, key in checks:
+            if key_of is not None:
+                key = key_of(order)
+            # A key a local window already holds: reserve in its counter directly (what
+            # window.reserve does for it, one call less per window); else ask the window.
+            counter = None if counters is None else counters.get(key)
+            if counter is not None:
+                reserved = counter.reserve_at(at, limit)
+            else:
+                reserved = window.reserve(key, now, limit)
+            if not reserved:
                 refused = (None, taken, window.count(key, now))
                 break
             taken += 1
         else:
-            refused_by, failure = _reserve_locked(rate, events)
-            if refused_by is not None:
-                refused = (refused_by, -1, 0)
+            if len(rate) == 1:
+                # _reserve_locked's one-breaker case, inlined (the usual setup).
+                only = rate[0]
+                try:
+                    if only._reserve_locked(events) is None:
+                        refused = (only, -1, 0)
+                except StoreUnavailableError as exc:
+                    refused, failure = (only, -1, 0), exc
+            else:
+                refused_by, failure = _reserve_locked(rate, events)
+                if refused_by is not None:
+                    refused = (refused_by, -1, 0)
         if taken and refused is not _ADMITTED:
             _cancel(checks, taken, order, now)
     except BaseException:
@@ -156,7 +198,7 @@ def _admit_shared(
                 refused = (breaker, -1, 0)
                 break
         else:
-            items = [(window, key_of(order), limit) for window, limit, key_of in checks]
+            items = [(slot[0], slot_key(slot, order), slot[1]) for slot in checks]
             try:
                 result = shared.reserve_windows(
                     items, [(b._rate, b.max_orders_per_minute) for b in rate]
@@ -213,8 +255,8 @@ def _take_shared(
 
 def _cancel(checks: Sequence[CheckSlot], taken: int, order: Order | None, now: float) -> None:
     """Give back the slots the first ``taken`` check windows reserved for ``order``."""
-    for window, _limit, key_of in checks[:taken]:
-        window.cancel(key_of(order), now)
+    for slot in checks[:taken]:
+        slot[0].cancel(slot_key(slot, order), now)
 
 
 def _reserve_locked(
