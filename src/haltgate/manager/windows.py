@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from ..breakers.order_rate import OrderRateCircuitBreaker
 from ..checks.windows import KeyedWindow
@@ -56,6 +56,7 @@ WindowsRefusal = tuple[OrderRateCircuitBreaker | None, int, int]
 the refusing check window (``-1``: none) and the count that check's window held."""
 
 _ADMITTED: WindowsRefusal = (None, -1, 0)
+_Answer = TypeVar("_Answer", WindowsRefusal, WindowsRefusal | None)
 
 
 class SharedWindows(Protocol):
@@ -157,6 +158,18 @@ def admit_to_windows(
             checks_lock.release()
         for breaker in reversed(rate):
             breaker._lock.release()
+    return _after_locks(rate, events, failure, refused)
+
+
+def _after_locks(
+    rate: Sequence[OrderRateCircuitBreaker],
+    events: list[BreakerEvent],
+    failure: StoreUnavailableError | None,
+    refused: _Answer,
+) -> _Answer:
+    """What an admission does once every lock is released: publish the rate breakers'
+    events (listeners are user code, never run under a lock), then raise what a breaker
+    raised or answer."""
     if events:
         for breaker in rate:
             breaker._publish([e for e in events if e.breaker_name == breaker.name])
@@ -219,12 +232,7 @@ def _admit_shared(
     finally:
         for lock in reversed(locks):
             lock.release()
-    if events:
-        for breaker in rate:
-            breaker._publish([e for e in events if e.breaker_name == breaker.name])
-    if failure is not None:
-        raise failure
-    return refused
+    return _after_locks(rate, events, failure, refused)
 
 
 def _take_shared(
