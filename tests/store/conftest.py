@@ -10,13 +10,24 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src"
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 5.0, poll: float = 0.005) -> float:
+    """Poll ``condition`` every ``poll`` seconds (a real other process, server or file is
+    involved, so there is no clock to inject); seconds taken."""
+    started = time.monotonic()
+    while not condition():
+        if time.monotonic() - started > timeout:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(poll)
+    return time.monotonic() - started
 
 
 def child_env() -> dict[str, str]:

@@ -5,7 +5,6 @@ recovery by itself, fail_open, namespaces."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,19 +21,9 @@ from haltgate import (
 from haltgate.store import open_store
 from haltgate.store.redis import RedisStore
 
-from .conftest import RedisServer, read_line
+from .conftest import RedisServer, read_line, wait_for
 
 pytestmark = pytest.mark.timeout(60)
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> float:
-    """Poll ``condition`` (a real other process or server is involved); seconds taken."""
-    started = time.monotonic()
-    while not condition():
-        if time.monotonic() - started > timeout:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(0.005)
-    return time.monotonic() - started
 
 
 RACER = """

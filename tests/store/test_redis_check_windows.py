@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -29,19 +29,9 @@ from haltgate.checks import DuplicateOrder, ExecutionThrottle, MaxOrderQuantity,
 from haltgate.operator import operator_manager
 from haltgate.store.redis import RedisStore
 
-from .conftest import RedisServer, child_env, read_line
+from .conftest import RedisServer, child_env, read_line, wait_for
 
 pytestmark = pytest.mark.timeout(90)
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> float:
-    """Poll ``condition`` (another real process or the server is involved)."""
-    started = time.monotonic()
-    while not condition():
-        if time.monotonic() - started > timeout:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(0.005)
-    return time.monotonic() - started
 
 
 def all_checks_manager(
